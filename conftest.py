@@ -1,0 +1,1 @@
+"""Repository wiring only: the audits' plugin is ``paramcheck.pytest_plugin`` (also registered by entry point)."""

@@ -1,0 +1,64 @@
+"""paramcheck: exact parameter audits of diffusion and transformer models.
+
+``import paramcheck`` stays light: torch, diffusers and transformers are imported when a model is built.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import CheckpointError, ConfigError, DeviceError, ParamcheckError, SourceError, UnknownModelError
+from .results import (
+    SCHEMA_VERSION,
+    CategoryCount,
+    ComponentCounts,
+    LayerRecord,
+    LayerView,
+    ModelReport,
+    SourceInfo,
+    TiedGroup,
+)
+
+if TYPE_CHECKING:
+    from .model import BuiltModel, audit, build_model, count_model
+    from .sources import ModelSource, resolve
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "BuiltModel",
+    "CategoryCount",
+    "CheckpointError",
+    "ComponentCounts",
+    "ConfigError",
+    "DeviceError",
+    "LayerRecord",
+    "LayerView",
+    "ModelReport",
+    "ModelSource",
+    "ParamcheckError",
+    "SourceError",
+    "SourceInfo",
+    "TiedGroup",
+    "UnknownModelError",
+    "audit",
+    "build_model",
+    "count_model",
+    "resolve",
+]
+
+_LAZY = {
+    "BuiltModel": "model",
+    "audit": "model",
+    "build_model": "model",
+    "count_model": "model",
+    "ModelSource": "sources",
+    "resolve": "sources",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,108 @@
+"""Config -> the real diffusers/transformers module, built on PyTorch's meta device (no weights, no memory).
+
+Only the classes a model names are imported: diffusers and transformers load their submodules lazily.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from .errors import ConfigError
+from .sources import ComponentSpec
+
+__all__ = ["build_component", "is_module_class", "resolve_class"]
+
+log = logging.getLogger(__name__)
+
+
+def resolve_class(library: str, class_name: str, *, where: str) -> type:
+    """The class a pipeline names: ``diffusers``, ``transformers`` or a diffusers pipeline module."""
+    modules = [library]
+    if library not in {"diffusers", "transformers"}:
+        modules = [f"diffusers.pipelines.{library}", library]
+    for module_name in modules:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        try:
+            cls = getattr(module, class_name)
+        except (AttributeError, ImportError, RuntimeError):
+            continue
+        if isinstance(cls, type):
+            return cls
+    raise ConfigError(
+        f"{where}: unknown class {library}.{class_name}; check the name, or upgrade {library.split('.')[0]}"
+    )
+
+
+def is_module_class(cls: type) -> bool:
+    return issubclass(cls, torch.nn.Module)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the libraries' warnings about config keys while building (they are not the user's concern)."""
+    loggers = [logging.getLogger(name) for name in ("diffusers", "transformers")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def _transformers_config(spec: ComponentSpec, config: dict[str, Any]) -> Any:
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    model_type = config.get("model_type")
+    if not isinstance(model_type, str):
+        raise ConfigError(f"{spec.location}: has no 'model_type'; a transformers config.json needs one")
+    try:
+        config_class = CONFIG_MAPPING[model_type]
+    except KeyError:
+        raise ConfigError(
+            f"{spec.location}: unknown model_type {model_type!r}; check the name, or upgrade transformers"
+        ) from None
+    return config_class.from_dict(config)
+
+
+def build_component(spec: ComponentSpec, *, device: str | torch.device = "meta") -> torch.nn.Module | None:
+    """The component's module built from its config on ``device``; ``None`` when the class is no module.
+
+    Built the way ``from_pretrained`` builds it before loading: the same config class, the same defaults,
+    weights tied by the model's own ``post_init``.
+    """
+    if spec.library is None or spec.class_name is None:
+        return None
+    cls = resolve_class(spec.library, spec.class_name, where=spec.location)
+    if not is_module_class(cls):
+        return None
+    if spec.config is None:
+        raise ConfigError(f"{spec.location}: {spec.class_name} is a model but its folder has no config.json")
+    config = dict(spec.config)
+    try:
+        with _quiet(), torch.device(device):
+            if hasattr(cls, "from_config") and hasattr(cls, "config_name"):  # diffusers ModelMixin
+                module = cls.from_config(config)
+            else:
+                module = cls(_transformers_config(spec, config))
+    except ConfigError:
+        raise
+    except Exception as e:  # the libraries raise anything from TypeError to ValueError on a bad config
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(f"{spec.location}: cannot build {spec.class_name} from its config ({message})") from e
+    if not isinstance(module, torch.nn.Module):
+        raise ConfigError(f"{spec.location}: {spec.class_name} built something that is not a module")
+    module.eval()
+    return module

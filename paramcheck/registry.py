@@ -1,0 +1,76 @@
+"""The bundled models: ids -> folders shipped inside the package, with suggestions for unknown ids."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import UnknownModelError
+
+__all__ = ["BundledModel", "bundled_ids", "bundled_model", "suggest"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BundledModel:
+    """A bundled model: its id, the hub repository its configs reproduce, and its folder."""
+
+    id: str
+    hub_repo: str | None
+    folder: Path
+
+    @property
+    def family(self) -> str:
+        match = re.match(r"[a-z]+", self.id)
+        return match.group(0) if match else self.id
+
+    def facts(self) -> tuple[dict[str, Any], ...]:
+        """The independent published facts recorded next to the configs (``facts.json``)."""
+        path = self.folder / "facts.json"
+        if not path.is_file():
+            return ()
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return tuple(data.get("facts", ()))
+
+
+def _root() -> Path:
+    return Path(str(resources.files("paramcheck") / "bundled"))
+
+
+def bundled_ids() -> tuple[str, ...]:
+    """Every bundled id, sorted."""
+    root = _root()
+    if not root.is_dir():
+        return ()
+    return tuple(sorted(p.name for p in root.iterdir() if (p / "model_index.json").is_file()))
+
+
+LIST_HINT = "paramcheck list shows the bundled ids; a folder or hub:REPO works too"
+
+
+def suggest(name: str, candidates: tuple[str, ...], *, hint: str = LIST_HINT) -> str:
+    """The end of an error message: the closest names, then where to see them all."""
+    lowered = {c.lower(): c for c in candidates}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)
+    close += [lowered[c] for c in lowered if name.lower() in c and lowered[c] not in close]
+    if close:
+        names = " or ".join(repr(lowered.get(c, c)) for c in dict.fromkeys(close))
+        return f"did you mean {names}? ({hint})"
+    return hint
+
+
+def bundled_model(model_id: str) -> BundledModel:
+    """The bundled model of that id; ``UnknownModelError`` with suggestions otherwise."""
+    ids = bundled_ids()
+    if model_id not in ids:
+        raise UnknownModelError(f"unknown model {model_id!r}; {suggest(model_id, ids)}")
+    folder = _root() / model_id
+    hub_repo = None
+    facts_path = folder / "facts.json"
+    if facts_path.is_file():
+        hub_repo = json.loads(facts_path.read_text(encoding="utf-8")).get("hub_repo")
+    return BundledModel(id=model_id, hub_repo=hub_repo, folder=folder)
