@@ -1,0 +1,54 @@
+"""The command line: tables, JSON envelope, compare, list, python -m."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from paramcheck.cli import main
+from paramcheck.results import ModelReport
+
+
+def test_report_json_envelope(tiny_pipeline: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    assert main(["report", str(tiny_pipeline), "--json", "--output", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["schema"] == 1
+    assert data["kind"] == "report"
+    assert data["versions"]["torch"].startswith("2.")
+    assert data["timestamp"].endswith("+00:00")
+    report = ModelReport.from_dict(data["report"])
+    assert report.model == "tiny-flux"
+    assert report.source.weights is True
+    assert {c.name for c in report.components} >= {"text_encoder", "text_encoder_2", "transformer", "vae"}
+
+
+def test_report_table_lists_components_and_total(tiny_pipeline: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(tiny_pipeline), "--dtype", "fp32"]) == 0
+    out = capsys.readouterr().out
+    for word in ("text_encoder_2", "T5EncoderModel", "MB (fp32)", "total", "scheduler"):
+        assert word in out
+
+
+def test_compare_shows_difference(tiny_pipeline: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compare", str(tiny_pipeline), str(tiny_pipeline / "transformer")]) == 0
+    out = capsys.readouterr().out
+    assert "transformer" in out and "−" in out
+
+
+def test_bad_dtype_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["report", "flux.1-dev", "--dtype", "fp7"])
+    assert exc.value.code == 2
+    assert "unknown dtype 'fp7'" in capsys.readouterr().err
+
+
+def test_python_dash_m_lists_bundled() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "paramcheck", "list"], capture_output=True, text=True, check=True
+    )
+    assert "flux.1-dev" in result.stdout
