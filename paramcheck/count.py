@@ -23,9 +23,7 @@ def tied_groups(module: torch.nn.Module) -> tuple[TiedGroup, ...]:
     for name, param in module.named_parameters(remove_duplicate=False):
         names.setdefault(id(param), []).append(name)
         sizes[id(param)] = param.numel()
-    return tuple(
-        TiedGroup(names=tuple(group), parameters=sizes[key]) for key, group in names.items() if len(group) > 1
-    )
+    return tuple(TiedGroup(names=tuple(group), parameters=sizes[key]) for key, group in names.items() if len(group) > 1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -98,4 +98,3 @@ def audit(
     source = resolve(model) if isinstance(model, str) else model
     built = build_model(source, components=components, progress=progress)
     return count_model(built, layers=layers)
-

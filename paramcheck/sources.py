@@ -153,7 +153,9 @@ def read_folder(folder: Path, *, model: str | None = None, kind: str = "folder")
     elif CONFIG in entries:
         components = (_model_component("model", folder),)
     else:
-        raise ConfigError(f"{folder}: holds neither {MODEL_INDEX} nor {CONFIG}; point at a diffusers or transformers folder")
+        raise ConfigError(
+            f"{folder}: holds neither {MODEL_INDEX} nor {CONFIG}; point at a diffusers or transformers folder"
+        )
     weights = any(c.weights for c in components)
     name = model or folder.resolve().name
     return ModelSource(

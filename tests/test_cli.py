@@ -37,7 +37,8 @@ def test_report_table_lists_components_and_total(tiny_pipeline: Path, capsys: py
 def test_compare_shows_difference(tiny_pipeline: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compare", str(tiny_pipeline), str(tiny_pipeline / "transformer")]) == 0
     out = capsys.readouterr().out
-    assert "transformer" in out and "−" in out
+    assert "transformer" in out
+    assert "−" in out
 
 
 def test_bad_dtype_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -48,7 +49,5 @@ def test_bad_dtype_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_python_dash_m_lists_bundled() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "paramcheck", "list"], capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, "-m", "paramcheck", "list"], capture_output=True, text=True, check=True)
     assert "flux.1-dev" in result.stdout
