@@ -83,6 +83,75 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _device(value: str) -> str:
+    from .devices import parse_device
+
+    try:
+        return parse_device(value)
+    except ParamcheckError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    import gc
+
+    from rich.progress import Progress
+
+    from .load import LoadResult, load_component
+    from .model import audit
+    from .render import load_table
+    from .sources import resolve
+
+    from .devices import resolve_device
+
+    resolve_device(args.device)  # fail before any work on a device that is not there
+    source = resolve(args.model)
+    names = args.components.split(",") if args.components else None
+    specs = [s for s in source.components if s.config is not None and (names is None or s.name in names)]
+    if names is not None:
+        for name in names:
+            source.component(name)  # unknown names: one-line error with the list
+    expected = audit(source, components=[s.name for s in specs])
+    results: list[LoadResult] = []
+    with Progress(transient=True, console=Console(stderr=True), disable=not sys.stderr.isatty()) as progress:
+        task = progress.add_task("loading", total=len(specs))
+        for spec in specs:
+            progress.update(task, description=f"{'materializing' if args.materialize else 'loading'} {spec.name}")
+            result, module = load_component(
+                spec,
+                device=args.device,
+                dtype=args.dtype,
+                device_map=args.device_map,
+                materialize=args.materialize,
+            )
+            results.append(result)
+            del module
+            gc.collect()
+            if result.device.startswith("cuda") or result.cuda:
+                import torch
+
+                torch.cuda.empty_cache()
+            progress.advance(task)
+    mismatched = [
+        r.component
+        for r in results
+        if r.mismatches or r.counts.parameters != (expected.component(r.component) or r.counts).parameters
+    ]
+    if args.json:
+        body = {"model": source.model, "expected": expected.to_dict(), "loads": [r.to_dict() for r in results]}
+        _write_json(envelope("load", body, dtype=args.dtype), args.output)
+    else:
+        console = _console()
+        console.print(load_table(source.model, expected, results))
+        for r in results:
+            for problem in r.mismatches[:20]:
+                console.print(f"[red]{r.component}: {problem}[/red]")
+    if mismatched:
+        print(f"paramcheck: the loaded weights do not match the config for: {', '.join(mismatched)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="paramcheck",
@@ -105,6 +174,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="write JSON instead of tables")
     p.add_argument("--output", "-o", metavar="FILE", help="with --json: write to FILE instead of stdout")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("load", help="load real weights (or materialize random ones) and measure memory")
+    p.add_argument("model", help="a local pipeline or model folder with weights (or any model with --materialize)")
+    p.add_argument("--components", metavar="A,B", help="only these components")
+    p.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda, cuda:N (default: auto)")
+    p.add_argument("--dtype", type=_dtype, default="fp32", help="fp32, fp16 or bf16 (default: fp32)")
+    p.add_argument("--device-map", choices=["balanced", "auto", "cpu"], help="let accelerate place the weights")
+    p.add_argument("--materialize", action="store_true", help="random weights from the config, at full size")
+    p.add_argument("--json", action="store_true", help="write JSON instead of tables")
+    p.add_argument("--output", "-o", metavar="FILE", help="with --json: write to FILE instead of stdout")
+    p.set_defaults(func=cmd_load)
     return parser
 
 
