@@ -97,12 +97,11 @@ def cmd_load(args: argparse.Namespace) -> int:
 
     from rich.progress import Progress
 
+    from .devices import resolve_device
     from .load import LoadResult, load_component
     from .model import audit
     from .render import load_table
     from .sources import resolve
-
-    from .devices import resolve_device
 
     resolve_device(args.device)  # fail before any work on a device that is not there
     source = resolve(args.model)

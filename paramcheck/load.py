@@ -246,7 +246,9 @@ def _from_pretrained(
 ) -> tuple[torch.nn.Module, tuple[str, ...]]:
     """The loaded module and what the loader said was missing, unexpected or mismatched in the weights."""
     if spec.folder is None or not spec.weights:
-        raise SourceError(f"{spec.location}: no weight files next to the config; use --materialize or a folder with weights")
+        raise SourceError(
+            f"{spec.location}: no weight files next to the config; use --materialize or a folder with weights"
+        )
     cls = resolve_class(spec.library or "", spec.class_name or "", where=spec.location)
     placement: Any = device_map if device_map is not None else (None if device == "cpu" else device)
     kwargs: dict[str, Any] = {"output_loading_info": True}
