@@ -42,16 +42,33 @@ def _dtype(value: str) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
     from rich.table import Table
 
+    from .model import audit
     from .registry import bundled_ids, bundled_model
 
     table = Table(title="bundled models", title_justify="left")
-    for column in ("id", "family", "hub repository"):
+    for column in ("id", "family", "hub repository", "components with parameters"):
         table.add_column(column)
-    for model_id in bundled_ids():
-        model = bundled_model(model_id)
-        table.add_row(model.id, model.family, model.hub_repo or "-")
+    if args.totals:
+        table.add_column("parameters", justify="right")
+    ids = bundled_ids()
+    with Progress(transient=True, console=Console(stderr=True), disable=not sys.stderr.isatty()) as progress:
+        task = progress.add_task("counting", total=len(ids) if args.totals else 0)
+        for model_id in ids:
+            model = bundled_model(model_id)
+            row = [model.id, model.family, model.hub_repo or "-"]
+            if args.totals:
+                report = audit(model_id)
+                parts = [f"{c.name} {c.parameters / 1e9:.2f}B" for c in report.components if c.parameters]
+                row += [", ".join(parts), f"{report.parameters:,}"]
+                progress.advance(task)
+            else:
+                from .sources import resolve
+
+                row.append(", ".join(c.name for c in resolve(model_id).components if c.config is not None))
+            table.add_row(*row)
     _console().print(table)
     return 0
 
@@ -159,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="list the bundled models")
+    p.add_argument("--no-totals", dest="totals", action="store_false", help="skip counting (faster)")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("report", help="count one model's parameters per component")
