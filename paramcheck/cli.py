@@ -73,30 +73,78 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _taxonomy(args: argparse.Namespace) -> Any:
+    from .taxonomy import find_config, load_taxonomy
+
+    path = Path(args.config) if args.config else find_config()
+    if args.config and not path.is_file():
+        raise ParamcheckError(f"{path}: no such file; pass the pyproject.toml that holds [tool.paramcheck]")
+    return load_taxonomy(path)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
+    from .layers import fold, merge_views, select, select_records, unfolded
     from .model import audit
     from .render import component_table
+    from .render_layers import listing_table, views_table
 
-    report = audit(args.model)
+    taxonomy = _taxonomy(args)
+    report = audit(args.model, layers=args.layers, taxonomy=taxonomy)
+    views = merge_views(report.components)
     if args.json:
-        _write_json(envelope("report", {"report": report.to_dict()}, dtype=args.dtype), args.output)
+        data = report.to_dict()
+        for component, counts in zip(data["components"], report.components, strict=True):
+            if args.layers:
+                picked = select_records(counts.layers, depth=args.depth, pattern=args.filter)
+                component["layers"] = [r.to_dict() for r in picked]
+        payload = {"report": data, "views": [v.to_dict() for v in views], "taxonomy": taxonomy.source}
+        _write_json(envelope("report", payload, dtype=args.dtype), args.output)
         return 0
     console = _console()
     console.print(component_table(report, dtype=args.dtype))
+    labels = {c.id: c.label(args.lang) for c in taxonomy.categories}
+    style: dict[str, Any] = {"dtype": args.dtype, "lang": args.lang, "taxonomy": taxonomy}
+    for counts in report.components:
+        if not counts.views or not counts.parameters:
+            continue
+        title = f"{report.model} / {counts.name} ({counts.class_name}): {counts.parameters:,} parameters"
+        console.print(views_table(title, counts.views, counts.parameters, **style))
+        if args.layers:
+            rows = unfolded(counts.layers) if args.no_fold else fold(counts.layers)
+            rows = select(rows, depth=args.depth, top=args.top, pattern=args.filter, labels=labels)
+            if rows:
+                console.print(listing_table(f"{report.model} / {counts.name}: layers", rows, **style))
+    title = f"{report.model}: whole model, {report.parameters:,} parameters by layer type"
+    console.print(views_table(title, views, report.parameters, **style))
+    if taxonomy.source:
+        console.print(f"[dim]note: layer-type rules from {taxonomy.source} come first[/dim]")
     for note in report.notes:
         console.print(f"[dim]note: {note}[/dim]")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from .layers import merge_views
     from .model import audit
     from .render import compare_table
+    from .render_layers import views_compare_table
 
-    reports = [audit(model) for model in args.models]
+    taxonomy = _taxonomy(args)
+    reports = [audit(model, taxonomy=taxonomy) for model in args.models]
+    views = [merge_views(r.components) for r in reports]
     if args.json:
-        _write_json(envelope("compare", {"reports": [r.to_dict() for r in reports]}), args.output)
+        payload = {
+            "reports": [r.to_dict() for r in reports],
+            "views": [
+                {"model": r.model, "views": [v.to_dict() for v in model_views]}
+                for r, model_views in zip(reports, views, strict=True)
+            ],
+        }
+        _write_json(envelope("compare", payload), args.output)
         return 0
-    _console().print(compare_table(reports))
+    console = _console()
+    console.print(compare_table(reports))
+    console.print(views_compare_table(reports, views, lang=args.lang, taxonomy=taxonomy))
     return 0
 
 
@@ -168,6 +216,25 @@ def cmd_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive integer; pass e.g. 2")
+    return number
+
+
+def _layer_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the layer-type names")
+    p.add_argument(
+        "--config",
+        metavar="PYPROJECT",
+        help="pyproject.toml with [tool.paramcheck] layer-type rules (default: the nearest one upwards)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="paramcheck",
@@ -184,12 +251,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", type=_dtype, default="bf16", help=f"dtype of the MB column ({', '.join(DTYPE_NAMES)})")
     p.add_argument("--json", action="store_true", help="write JSON instead of tables")
     p.add_argument("--output", "-o", metavar="FILE", help="with --json: write to FILE instead of stdout")
+    _layer_options(p)
+    p.add_argument("--layers", action="store_true", help="list the layers, repeated blocks folded")
+    p.add_argument("--depth", type=_positive, metavar="N", help="with --layers: layers at most N levels deep")
+    p.add_argument("--top", type=_positive, metavar="N", help="with --layers: the N largest, largest first")
+    p.add_argument("--filter", metavar="PATTERN", help="with --layers: name, class or category (text or glob)")
+    p.add_argument("--no-fold", action="store_true", help="with --layers: list every repeated block")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("compare", help="compare two or more models side by side")
     p.add_argument("models", nargs="+", metavar="MODEL", help="two or more models")
     p.add_argument("--json", action="store_true", help="write JSON instead of tables")
     p.add_argument("--output", "-o", metavar="FILE", help="with --json: write to FILE instead of stdout")
+    _layer_options(p)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("load", help="load real weights (or materialize random ones) and measure memory")
