@@ -184,6 +184,10 @@ RULES: tuple[Rule, ...] = (
     _r(R, "embedding", cls="*Embedding*"), _r(R, "embedding", cls="*Embeddings"),
     _r(R, "embedding", cls="*TextProjection"), _r(R, "embedding", attr="*embedder"),
     # role: attention and feed-forward
+    _r(R, "feed_forward", attr="proj_mlp", within="*SingleTransformerBlock",
+       note="single-stream blocks run attention and MLP in parallel: proj_mlp is the MLP's up projection"),
+    _r(R, "feed_forward", attr="proj_out", within="*SingleTransformerBlock",
+       note="the fused output projection: 4/5 of its inputs are the MLP's hidden units, 1/5 the attention's"),
     _r(R, "attention", cls="*SelfOutput", library="transformers", note="Bert: attention output dense"),
     _r(R, "attention", cls="*Attention*"),
     _r(R, "feed_forward", cls="*FeedForward*"), _r(R, "feed_forward", cls="*MLP"),

@@ -104,15 +104,15 @@ def test_tiny_model_layer_counts() -> None:
 #   attention: 8 Linear(32, 32) = 8 * 1,056 = 8,448 and four RMSNorm(16) = 64 normalization;
 #   ff and ff_context: Linear(32, 128) 4,224 + Linear(128, 32) 4,128 = 8,352 each, 16,704.
 # single block: norm Linear(32, 96) = 3,168 modulation; attention 3 * 1,056 = 3,168 and RMSNorm(16)*2 = 32;
-#   proj_mlp Linear(32, 128) = 4,224 and proj_out Linear(160, 32) = 5,152 are plain linear layers.
+#   proj_mlp Linear(32, 128) = 4,224 and the fused proj_out Linear(160, 32) = 5,152 are its parallel MLP.
 # top: x_embedder Linear(4, 32) = 160, context_embedder Linear(32, 32) = 1,056, text_embedder 2*1,056 = 2,112
 #   embedding; timestep_embedder Linear(256, 32) 8,224 + Linear(32, 32) 1,056 = 9,280; norm_out Linear(32, 64)
 #   = 2,112 modulation; proj_out Linear(32, 4) = 132 linear.
 FLUX_ROLE = {
     "modulation": 12_672 + 3_168 + 2_112,
     "attention": 8_448 + 3_168,
-    "feed_forward": 16_704,
-    "linear": 4_224 + 5_152 + 132,
+    "feed_forward": 16_704 + 4_224 + 5_152,
+    "linear": 132,
     "normalization": 64 + 32,
     "embedding": 160 + 1_056 + 2_112,
     "timestep": 9_280,
@@ -209,14 +209,14 @@ def test_bundled_views_partition_exactly(model_id: str) -> None:
 def test_config_rule_moves_parameters(tmp_path: Path, tiny_flux: dict[str, nn.Module]) -> None:
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text(
-        '[[tool.paramcheck.rules]]\nview = "role"\ncategory = "feed_forward"\nattr = "proj_mlp"\n',
+        '[[tool.paramcheck.rules]]\nview = "role"\ncategory = "attention"\nattr = "proj_mlp"\n',
         encoding="utf-8",
     )
     taxonomy = load_taxonomy(pyproject)
     role = as_dict(views_of(tiny_flux["transformer"], taxonomy)["role"])
-    # the single block's proj_mlp Linear(32, 128) = 4,224 moves from linear to feed-forward
-    assert role["feed_forward"] == FLUX_ROLE["feed_forward"] + 4_224
-    assert role["linear"] == FLUX_ROLE["linear"] - 4_224
+    # the single block's proj_mlp Linear(32, 128) = 4,224 moves from feed-forward to attention
+    assert role["attention"] == FLUX_ROLE["attention"] + 4_224
+    assert role["feed_forward"] == FLUX_ROLE["feed_forward"] - 4_224
 
 
 def test_config_category_and_class_rule(tmp_path: Path) -> None:
@@ -339,12 +339,12 @@ def test_cli_config_rule_and_error(
 ) -> None:
     good = tmp_path / "good.toml"
     good.write_text(
-        '[[tool.paramcheck.rules]]\nview = "role"\ncategory = "feed_forward"\nattr = "proj_mlp"\n'
+        '[[tool.paramcheck.rules]]\nview = "role"\ncategory = "attention"\nattr = "proj_mlp"\n'
     )
     data = _json(capsys, ["report", str(tiny_folder), "--json", "--config", str(good)])
     transformer = next(c for c in data["report"]["components"] if c["name"] == "transformer")
     role = next(v for v in transformer["views"] if v["view"] == "role")
-    assert next(r for r in role["rows"] if r["category"] == "feed_forward")["parameters"] == 16_704 + 4_224
+    assert next(r for r in role["rows"] if r["category"] == "attention")["parameters"] == 11_616 + 4_224
     bad = tmp_path / "bad.toml"
     bad.write_text('[[tool.paramcheck.rules]]\nview = "leaf"\ncategory = "nope"\nclass = "Linear"\n')
     assert main(["report", str(tiny_folder), "--config", str(bad)]) == 2
