@@ -88,6 +88,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .render import component_table
     from .render_layers import listing_table, views_table
 
+    if args.flops or args.memory or args.html:
+        return _report_compute(args)
     taxonomy = _taxonomy(args)
     report = audit(args.model, layers=args.layers, taxonomy=taxonomy)
     views = merge_views(report.components)
@@ -120,6 +122,60 @@ def cmd_report(args: argparse.Namespace) -> int:
         console.print(f"[dim]note: layer-type rules from {taxonomy.source} come first[/dim]")
     for note in report.notes:
         console.print(f"[dim]note: {note}[/dim]")
+    return 0
+
+
+def _report_compute(args: argparse.Namespace) -> int:
+    """``report --flops/--memory/--html``: parameters, then FLOPs and latency, then memory advice."""
+    from .analysis import analyse
+
+    analysis = analyse(
+        args.model,
+        flops=args.flops or args.memory or bool(args.html),
+        require_flops=args.flops,
+        gpu_name=args.gpu,
+        height=args.height,
+        width=args.width,
+        steps=args.steps,
+        prompt_length=args.prompt_length,
+        batch=args.batch,
+        cfg=args.cfg,
+    )
+    if args.html:
+        from .html import write_html
+
+        write_html(analysis, Path(args.html))
+    if args.json:
+        data = analysis.to_dict(flops=args.flops, memory=args.memory)
+        _write_json(envelope("report", data, dtype=args.dtype), args.output)
+        return 0
+    from .compute_tables import flops_table, memory_fit_table, memory_weights_table
+    from .render import component_table
+
+    console = _console()
+    console.print(component_table(analysis.report, dtype=args.dtype))
+    if args.flops and analysis.flops is not None:
+        console.print(flops_table(analysis.flops, analysis.latency))
+        for note in (*analysis.flops.notes, *(analysis.latency.notes if analysis.latency else ())):
+            console.print(f"[dim]note: {note}[/dim]")
+        console.print(f"[dim]defaults: {analysis.flops.workload.defaults}[/dim]")
+    if args.memory:
+        console.print(memory_weights_table(analysis.memory))
+        console.print(memory_fit_table(analysis.memory))
+        for fmt_note in analysis.memory.notes:
+            console.print(f"[dim]note: {fmt_note}[/dim]")
+    if args.html:
+        console.print(f"wrote {args.html}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .model import audit
+    from .plot import write_plot
+
+    reports = [audit(model) for model in args.models]
+    write_plot(reports, Path(args.output))
+    print(f"wrote {args.output}")
     return 0
 
 
@@ -257,7 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=_positive, metavar="N", help="with --layers: the N largest, largest first")
     p.add_argument("--filter", metavar="PATTERN", help="with --layers: name, class or category (text or glob)")
     p.add_argument("--no-fold", action="store_true", help="with --layers: list every repeated block")
+    _add_compute_options(p)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("plot", help="stacked bars of parameters by component and layer type (PNG or SVG)")
+    p.add_argument("models", nargs="+", metavar="MODEL", help="one or more models")
+    p.add_argument("--output", "-o", metavar="FILE", required=True, help="FILE.png or FILE.svg")
+    p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("compare", help="compare two or more models side by side")
     p.add_argument("models", nargs="+", metavar="MODEL", help="two or more models")
@@ -277,6 +339,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="FILE", help="with --json: write to FILE instead of stdout")
     p.set_defaults(func=cmd_load)
     return parser
+
+
+def _add_compute_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("compute and memory (defaults: the pipeline's own, see paramcheck.recipes)")
+    g.add_argument("--flops", action="store_true", help="FLOPs/MACs per component and per image, latency estimate")
+    g.add_argument("--memory", action="store_true", help="weights per format, cards that fit, activation memory")
+    g.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with tables and plots")
+    g.add_argument("--height", type=_positive, help="image height in pixels")
+    g.add_argument("--width", type=_positive, help="image width in pixels")
+    g.add_argument("--steps", type=_positive, help="denoising steps")
+    g.add_argument("--prompt-length", type=_positive, help="prompt tokens seen by the text encoders")
+    g.add_argument("--batch", type=_positive, default=1, help="images per call (default 1)")
+    g.add_argument(
+        "--cfg", action=argparse.BooleanOptionalAction, default=None, help="classifier-free guidance on/off"
+    )
+    g.add_argument("--gpu", default="H100 SXM", help="GPU of the latency estimate (default 'H100 SXM')")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
