@@ -57,10 +57,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from .hub import model_spec
+    from .sources import resolve
+
+    source = resolve(model_spec(args.model, args.revision))  # before torch is imported: source errors come fast
     from .model import audit
     from .render import component_table
 
-    report = audit(args.model)
+    report = audit(source)
     if args.json:
         _write_json(envelope("report", {"report": report.to_dict()}, dtype=args.dtype), args.output)
         return 0
@@ -72,10 +76,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from .hub import model_spec
     from .model import audit
     from .render import compare_table
 
-    reports = [audit(model) for model in args.models]
+    reports = [audit(model_spec(model)) for model in args.models]
     if args.json:
         _write_json(envelope("compare", {"reports": [r.to_dict() for r in reports]}), args.output)
         return 0
@@ -94,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("report", help="count one model's parameters per component")
-    p.add_argument("model", help="bundled id (paramcheck list), local folder, or hub:REPO[@REV]")
+    p.add_argument("model", help="bundled id (paramcheck list), local folder, hub ORG/NAME or hub:ORG/NAME[@REV]")
+    p.add_argument("--revision", metavar="REV", help="hub models: branch, tag or commit sha (default: main)")
     p.add_argument("--dtype", type=_dtype, default="bf16", help=f"dtype of the MB column ({', '.join(DTYPE_NAMES)})")
     p.add_argument("--json", action="store_true", help="write JSON instead of tables")
     p.add_argument("--output", "-o", metavar="FILE", help="with --json: write to FILE instead of stdout")
