@@ -157,20 +157,23 @@ def fetch_hub_model(repo: str, revision: str | None = None) -> HubModel:
         listing = _manifest_listing(manifest) or _snapshot_listing(repo, sha)
     components = _components(repo, sha, listing, pinned)
     notes = [f"hub: {repo} at commit {sha}" + (f" (requested {revision!r})" if revision and revision != sha else "")]
+    weights: tuple[HubWeights, ...]
     if listing.from_cache:
-        notes.append("hub: offline, configs from the huggingface_hub cache, headers from paramcheck's cache")
-        weights = _manifest_weights(manifest) if manifest is not None else None
-        if weights is None:
+        cached = _manifest_weights(manifest) if manifest is not None else None
+        if cached is None:
+            notes.append("hub: offline, configs from the huggingface_hub cache")
             notes.append("hub: no safetensors headers cached for this commit; run once online to read them")
-            weights = ()
+        else:
+            notes.append("hub: offline, configs from the huggingface_hub cache, headers from paramcheck's cache")
+        weights = cached or ()
     else:
-        weights = tuple(_remote_weights(api, repo, sha, spec, listing.files, pinned) for spec in components)
-        weights = tuple(w for w in weights if w is not None)
+        found = [_remote_weights(api, repo, sha, spec, listing.files, pinned) for spec in components]
+        weights = tuple(w for w in found if w is not None)
         _write_manifest(repo, sha, listing.files, weights)
     for spec in components:
-        found = next((w for w in weights if w.component == spec.name), None)
-        if found is not None:
-            notes.append(found.note())
+        header = next((w for w in weights if w.component == spec.name), None)
+        if header is not None:
+            notes.append(header.note())
         elif spec.config is not None and not listing.from_cache:
             notes.append(f"{spec.name}: no safetensors weights in the repository; no header read")
     source = ModelSource(
@@ -350,13 +353,8 @@ def _manifest_path(repo: str, sha: str) -> Path:
     from huggingface_hub import constants
     from huggingface_hub.file_download import repo_folder_name
 
-    return (
-        Path(constants.HF_HOME)
-        / "paramcheck"
-        / "hub"
-        / repo_folder_name(repo_id=repo, repo_type="model")
-        / f"{sha}.json"
-    )
+    folder = str(repo_folder_name(repo_id=repo, repo_type="model"))
+    return Path(constants.HF_HOME) / "paramcheck" / "hub" / folder / f"{sha}.json"
 
 
 def _write_manifest(repo: str, sha: str, files: tuple[str, ...], weights: tuple[HubWeights, ...]) -> None:
