@@ -83,6 +83,9 @@ def _taxonomy(args: argparse.Namespace) -> Any:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from .hub import model_spec
+
+    args.model = model_spec(args.model, args.revision)  # ORG/NAME that is no bundled id nor path: the hub
     from .layers import fold, merge_views, select, select_records, unfolded
     from .model import audit
     from .render import component_table
@@ -170,23 +173,25 @@ def _report_compute(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    from .hub import model_spec
     from .model import audit
     from .plot import write_plot
 
-    reports = [audit(model) for model in args.models]
+    reports = [audit(model_spec(model)) for model in args.models]
     write_plot(reports, Path(args.output))
     print(f"wrote {args.output}")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from .hub import model_spec
     from .layers import merge_views
     from .model import audit
     from .render import compare_table
     from .render_layers import views_compare_table
 
     taxonomy = _taxonomy(args)
-    reports = [audit(model, taxonomy=taxonomy) for model in args.models]
+    reports = [audit(model_spec(model), taxonomy=taxonomy) for model in args.models]
     views = [merge_views(r.components) for r in reports]
     if args.json:
         payload = {
@@ -303,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("report", help="count one model's parameters per component")
-    p.add_argument("model", help="bundled id (paramcheck list), local folder, or hub:REPO[@REV]")
+    p.add_argument("model", help="bundled id (paramcheck list), local folder, hub ORG/NAME or hub:ORG/NAME[@REV]")
+    p.add_argument("--revision", metavar="REV", help="hub models: branch, tag or commit sha (default: main)")
     p.add_argument("--dtype", type=_dtype, default="bf16", help=f"dtype of the MB column ({', '.join(DTYPE_NAMES)})")
     p.add_argument("--json", action="store_true", help="write JSON instead of tables")
     p.add_argument("--output", "-o", metavar="FILE", help="with --json: write to FILE instead of stdout")
