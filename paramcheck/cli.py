@@ -77,7 +77,7 @@ def _taxonomy(args: argparse.Namespace) -> Any:
     from .taxonomy import find_config, load_taxonomy
 
     path = Path(args.config) if args.config else find_config()
-    if args.config and not path.is_file():
+    if args.config and path is not None and not path.is_file():
         raise ParamcheckError(f"{path}: no such file; pass the pyproject.toml that holds [tool.paramcheck]")
     return load_taxonomy(path)
 
@@ -357,9 +357,7 @@ def _add_compute_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--steps", type=_positive, help="denoising steps")
     g.add_argument("--prompt-length", type=_positive, help="prompt tokens seen by the text encoders")
     g.add_argument("--batch", type=_positive, default=1, help="images per call (default 1)")
-    g.add_argument(
-        "--cfg", action=argparse.BooleanOptionalAction, default=None, help="classifier-free guidance on/off"
-    )
+    g.add_argument("--cfg", action=argparse.BooleanOptionalAction, default=None, help="classifier-free guidance on/off")
     g.add_argument("--gpu", default="H100 SXM", help="GPU of the latency estimate (default 'H100 SXM')")
 
 

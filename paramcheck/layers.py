@@ -94,9 +94,7 @@ def fold(records: Sequence[LayerRecord]) -> tuple[LayerRow, ...]:
 
 def unfolded(records: Sequence[LayerRecord]) -> tuple[LayerRow, ...]:
     return tuple(
-        LayerRow(
-            name=r.name, class_name=r.class_name, parameters=r.parameters, category=r.category, depth=r.depth
-        )
+        LayerRow(name=r.name, class_name=r.class_name, parameters=r.parameters, category=r.category, depth=r.depth)
         for r in records
     )
 
@@ -123,10 +121,7 @@ def select(
         row
         for row in rows
         if (depth is None or row.depth <= depth)
-        and (
-            pattern is None
-            or matches(pattern, row.name, row.class_name, row.category, labels.get(row.category, ""))
-        )
+        and (pattern is None or matches(pattern, row.name, row.class_name, row.category, labels.get(row.category, "")))
     ]
     if top is not None:
         out = sorted(out, key=lambda row: -row.parameters)[:top]
@@ -168,9 +163,7 @@ def merge_views(components: Iterable[ComponentCounts]) -> tuple[LayerView, ...]:
         views.append(
             LayerView(
                 view=view,
-                rows=tuple(
-                    CategoryCount(category=c, parameters=table[c][0], layers=table[c][1]) for c in rows
-                ),
+                rows=tuple(CategoryCount(category=c, parameters=table[c][0], layers=table[c][1]) for c in rows),
             )
         )
     return tuple(views)

@@ -249,7 +249,7 @@ def _from_pretrained(
         raise SourceError(
             f"{spec.location}: no weight files next to the config; use --materialize or a folder with weights"
         )
-    cls = resolve_class(spec.library or "", spec.class_name or "", where=spec.location)
+    cls: Any = resolve_class(spec.library or "", spec.class_name or "", where=spec.location)
     placement: Any = device_map if device_map is not None else (None if device == "cpu" else device)
     kwargs: dict[str, Any] = {"output_loading_info": True}
     if placement is not None:

@@ -102,10 +102,11 @@ def _efficient_attention(
     out = torch.ops.aten._scaled_dot_product_efficient_attention(
         query, key, value, bias, False, dropout_p, is_causal, scale=scale
     )
-    return out[0]
+    result: torch.Tensor = out[0]
+    return result
 
 
-class Probe(TorchDispatchMode):
+class Probe(TorchDispatchMode):  # type: ignore[no-untyped-call]
     """Records each aten op of a forward: FLOPs (PyTorch's formulas), bytes in and out, and the peak of live memory.
 
     Floating-point tensors are sized at ``float_bytes`` (2 for a bf16 run) whatever dtype the meta module uses.
@@ -114,7 +115,7 @@ class Probe(TorchDispatchMode):
     """
 
     def __init__(self, *, float_bytes: int = 2) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.float_bytes = float_bytes
         self.ops: dict[tuple[str, int, int], int] = {}
         self.live = 0

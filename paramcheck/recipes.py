@@ -245,7 +245,7 @@ def _vae_forward(module: torch.nn.Module, config: Mapping[str, Any], shape: Shap
             "choose another --height/--width"
         )
     z = _meta(shape.batch, int(config.get("latent_channels", 4)), shape.height // scale, shape.width // scale)
-    decode = module.decode  # type: ignore[operator]
+    decode: Any = module.decode  # diffusers' VAE: a method, not a submodule
     return lambda: decode(z, return_dict=False)
 
 

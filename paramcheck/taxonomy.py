@@ -232,9 +232,7 @@ class Taxonomy:
         for category in self.categories:
             if category.id == id:
                 return category
-        raise ConfigError(
-            f"unknown layer category {id!r}; use one of {', '.join(c.id for c in self.categories)}"
-        )
+        raise ConfigError(f"unknown layer category {id!r}; use one of {', '.join(c.id for c in self.categories)}")
 
     def label(self, id: str, lang: str = "en") -> str:
         return self.category(id).label(lang)
@@ -300,16 +298,12 @@ def load_taxonomy(path: Path | None) -> Taxonomy:
     categories = _config_categories(path, table.get("categories", {}))
     taxonomy = Taxonomy(categories=(*categories, *CATEGORIES), source=str(path))
     rules = tuple(_config_rule(path, i, raw, taxonomy) for i, raw in enumerate(table.get("rules", ())))
-    return Taxonomy(
-        categories=taxonomy.categories, rules=(*rules, *RULES), source=str(path) if rules else None
-    )
+    return Taxonomy(categories=taxonomy.categories, rules=(*rules, *RULES), source=str(path) if rules else None)
 
 
 def _config_categories(path: Path, raw: Any) -> tuple[Category, ...]:
     if not isinstance(raw, Mapping):
-        raise ConfigError(
-            f"{path}: [tool.paramcheck.categories] is not a table; write id = {{ en = ..., zh = ... }}"
-        )
+        raise ConfigError(f"{path}: [tool.paramcheck.categories] is not a table; write id = {{ en = ..., zh = ... }}")
     known = {c.id for c in CATEGORIES}
     out = []
     for id, spec in raw.items():
@@ -317,9 +311,7 @@ def _config_categories(path: Path, raw: Any) -> tuple[Category, ...]:
             raise ConfigError(f'{path}: category {id!r} needs at least en = "..."; add it')
         seed = spec.get("seed", "other")
         if seed not in known:
-            raise ConfigError(
-                f"{path}: category {id!r} has unknown seed {seed!r}; use one of {', '.join(known)}"
-            )
+            raise ConfigError(f"{path}: category {id!r} has unknown seed {seed!r}; use one of {', '.join(known)}")
         out.append(Category(id=id, en=spec["en"], zh=str(spec.get("zh", spec["en"])), seed=seed))
     return tuple(out)
 
@@ -342,9 +334,7 @@ def _config_rule(path: Path, index: int, raw: Any, taxonomy: Taxonomy) -> Rule:
         raise ConfigError(f"{where}: matches everything; add class, attr, path, parameter or children")
     children = raw.get("children", ())
     if isinstance(children, str) or not all(isinstance(c, str) for c in children):
-        raise ConfigError(
-            f'{where}: children must be a list of class globs; write children = ["SiLU", "Linear"]'
-        )
+        raise ConfigError(f'{where}: children must be a list of class globs; write children = ["SiLU", "Linear"]')
     return Rule(
         view=view,
         category=str(raw["category"]),
@@ -423,8 +413,7 @@ class _Tally:
         return LayerView(
             view=name,
             rows=tuple(
-                CategoryCount(category=c, parameters=self.parameters[c], layers=len(self.units[c]))
-                for c in rows
+                CategoryCount(category=c, parameters=self.parameters[c], layers=len(self.units[c])) for c in rows
             ),
         )
 
@@ -457,9 +446,7 @@ def _parent(path: str) -> str:
     return path.rpartition(".")[0]
 
 
-def classify(
-    module: torch.nn.Module, taxonomy: Taxonomy | None = None, *, records: bool = False
-) -> Classification:
+def classify(module: torch.nn.Module, taxonomy: Taxonomy | None = None, *, records: bool = False) -> Classification:
     """The leaf, role and container views of ``module`` (each sums to its distinct parameter count)."""
     taxonomy = taxonomy or default_taxonomy()
     module_rules = {view: taxonomy.view_rules(view, parameters=False) for view in VIEWS}

@@ -147,9 +147,7 @@ def _tiny_real_modules() -> dict[str, nn.Module]:
             up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
         ),
         "bert": BertModel(
-            BertConfig(
-                vocab_size=50, hidden_size=8, num_hidden_layers=2, num_attention_heads=2, intermediate_size=16
-            )
+            BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=2, num_attention_heads=2, intermediate_size=16)
         ),
         "gemma2": Gemma2Model(
             Gemma2Config(
@@ -170,9 +168,7 @@ def tiny_real(tiny_flux: dict[str, nn.Module]) -> dict[str, nn.Module]:
     return {**tiny_flux, **_tiny_real_modules()}
 
 
-@pytest.mark.parametrize(
-    "name", ["text_encoder", "text_encoder_2", "transformer", "vae", "unet", "bert", "gemma2"]
-)
+@pytest.mark.parametrize("name", ["text_encoder", "text_encoder_2", "transformer", "vae", "unet", "bert", "gemma2"])
 def test_tiny_real_classes_partition_exactly(tiny_real: dict[str, nn.Module], name: str) -> None:
     module = tiny_real[name]
     total = sum(p.numel() for p in module.parameters())  # the module's own count, ties once
@@ -334,13 +330,9 @@ def test_cli_report_tables(tiny_folder: Path, capsys: pytest.CaptureFixture[str]
     assert "modulation/conditioning" in out
 
 
-def test_cli_config_rule_and_error(
-    tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_config_rule_and_error(tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = tmp_path / "good.toml"
-    good.write_text(
-        '[[tool.paramcheck.rules]]\nview = "role"\ncategory = "attention"\nattr = "proj_mlp"\n'
-    )
+    good.write_text('[[tool.paramcheck.rules]]\nview = "role"\ncategory = "attention"\nattr = "proj_mlp"\n')
     data = _json(capsys, ["report", str(tiny_folder), "--json", "--config", str(good)])
     transformer = next(c for c in data["report"]["components"] if c["name"] == "transformer")
     role = next(v for v in transformer["views"] if v["view"] == "role")
