@@ -408,6 +408,7 @@ def read_checkpoint(path: str | Path) -> tuple[CheckpointReport, dict[str, tuple
     path = Path(path).expanduser()
     if not path.exists():
         raise _fail(path, "no such file or folder; give a .safetensors file, an index.json or a model folder")
+    parts: dict[str, tuple[Path, ...]]
     if path.is_file():
         if path.name.endswith(INDEX_SUFFIX):
             kind, files = "sharded", (path,)
@@ -418,7 +419,7 @@ def read_checkpoint(path: str | Path) -> tuple[CheckpointReport, dict[str, tuple
         parts = {"model": files}
     elif (path / "model_index.json").is_file():
         kind = "pipeline"
-        parts = {}
+        parts = {}  # every sub-folder with weights; the check pairs them with model_index.json's components
         for sub in sorted(p for p in path.iterdir() if p.is_dir()):
             found = _folder_files(sub)
             if found:

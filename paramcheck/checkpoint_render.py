@@ -80,13 +80,41 @@ def _shape(dims: tuple[int, ...]) -> str:
     return "[" + ", ".join(str(d) for d in dims) + "]"
 
 
+def _block(name: str) -> str | None:
+    """``a.b.3`` for ``a.b.3.c.weight``: the first numbered block a tensor sits in."""
+    parts = name.split(".")
+    for i, part in enumerate(parts[:-1]):
+        if part.isdigit():
+            return ".".join(parts[: i + 1])
+    return None
+
+
+def _fold(names: tuple[str, ...], *, least: int = 4) -> list[str]:
+    """Names, with each numbered block of ``least`` or more of them folded into one item."""
+    blocks: dict[str, list[str]] = {}
+    for name in names:
+        blocks.setdefault(_block(name) or name, []).append(name)
+    items: list[str] = []
+    for name in names:
+        key = _block(name) or name
+        group = blocks.get(key)
+        if group is None:
+            continue
+        if len(group) >= least:
+            items.append(f"{key}.* ({len(group)} tensors)")
+            del blocks[key]
+        else:
+            items.append(name)
+    return items
+
+
 def issue_lines(check: CheckReport, *, limit: int | None = 10) -> list[str]:
     """One line per problem, at most ``limit`` per kind and component (``None``: all)."""
     lines: list[str] = []
     for c in check.components:
         kinds: list[tuple[str, list[str]]] = [
-            ("missing", list(c.missing)),
-            ("unexpected", list(c.unexpected)),
+            ("missing", _fold(c.missing)),
+            ("unexpected", _fold(c.unexpected)),
             ("shape", [f"{s.name}: expected {_shape(s.expected)}, found {_shape(s.found)}" for s in c.shapes]),
             ("dtype", [f"{d.name}: expected {d.expected}, found {d.found}" for d in c.dtypes]),
         ]
@@ -109,7 +137,8 @@ def issue_lines(check: CheckReport, *, limit: int | None = 10) -> list[str]:
 def verdict_line(check: CheckReport) -> str:
     bad = [c.name for c in check.components if not c.ok]
     if bad:
-        return f"MISMATCH: {', '.join(bad)} do not match the architecture"
+        verb = "does" if len(bad) == 1 else "do"
+        return f"MISMATCH: {', '.join(bad)} {verb} not match the architecture"
     if all(c.layout == "unchecked" for c in check.components):
         return "counted by header only: no architecture to compare with"
     return "OK: the checkpoint matches the architecture"

@@ -90,7 +90,7 @@ def test_hand_made_header_counts(tmp_path: Path) -> None:
 
 def test_header_agrees_with_safetensors_reader(tiny_pipeline: Path, sharded_pipeline: Path) -> None:
     for folder in (tiny_pipeline, sharded_pipeline):
-        report, parts = read_checkpoint(folder)
+        report, _ = read_checkpoint(folder)
         assert [c.name for c in report.components] == ["text_encoder", "text_encoder_2", "transformer", "vae"]
         for c in report.components:
             files = sorted((folder / c.name).glob("*.safetensors"))
@@ -183,6 +183,8 @@ def test_cli_exit_codes(
     assert main(["check", str(folder)]) == 1
     out = capsys.readouterr().out
     assert "model: unexpected transformer_blocks.0.attn.to_query.weight" in out
+    # a dropped single block: norm.linear, proj_mlp, proj_out, to_q/k/v (weight + bias each) + norm_q, norm_k = 14
+    assert "model: missing single_transformer_blocks.0.* (14 tensors)" in out
     assert "model: shape proj_out.weight: expected [4, 32], found [32, 4]" in out
     assert "MISMATCH" in out
     assert main(["check", str(folder), "--json", "-o", str(tmp_path / "c.json")]) == 1
@@ -274,9 +276,7 @@ def test_quantized_header_counts_by_hand(tmp_path: Path) -> None:
     assert (roles["d.qweight"].logical, roles["d.qweight"].parameters) == ("d.weight", 192)
 
 
-def test_quantized_checkpoints_match_the_architecture(
-    tmp_path: Path, tiny_modules: dict[str, torch.nn.Module]
-) -> None:
+def test_quantized_checkpoints_match_the_architecture(tmp_path: Path, tiny_modules: dict[str, torch.nn.Module]) -> None:
     state = transformer_state(tiny_modules)
     fp8: dict[str, torch.Tensor] = {}
     nf4: dict[str, torch.Tensor] = {}
