@@ -35,11 +35,24 @@ __all__ = [
     "ViewsHook",
     "check_checkpoint",
     "check_component",
+    "taxonomy_views",
 ]
 
 # Layer-type tables of the tensors a checkpoint holds: (built module, names of its state_dict found in the
 # checkpoint) -> views. The taxonomy (paramcheck.taxonomy) plugs in here; without it no views are computed.
 ViewsHook = Callable[[torch.nn.Module, frozenset[str]], tuple[LayerView, ...]]
+
+
+def taxonomy_views(module: torch.nn.Module, names: frozenset[str]) -> tuple[LayerView, ...]:
+    """The taxonomy's layer-type views of ``module`` when the checkpoint holds every parameter (a tied one under
+    any of its names); ``()`` otherwise, since a partial checkpoint's tables would not be the architecture's."""
+    from .taxonomy import classify
+
+    held: dict[int, bool] = {}
+    for name, parameter in module.named_parameters(remove_duplicate=False):
+        held[id(parameter)] = held.get(id(parameter), False) or name in names
+    return classify(module).views if all(held.values()) else ()
+
 
 FLOAT_DTYPES = frozenset({"F4", "F6_E2M3", "F6_E3M2", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F8_E4M3FNUZ", "F8_E5M2FNUZ"})
 FLOAT_DTYPES |= {"F16", "BF16", "F32", "F64", "C64"}

@@ -379,3 +379,17 @@ def test_malformed_file_exits_2_without_traceback(tmp_path: Path) -> None:
     assert proc.stderr.startswith(f"paramcheck: error: {path}: overlapping offsets")
     assert proc.stderr.count("\n") == 1
     assert "Traceback" not in proc.stderr
+
+
+def test_layer_type_views_only_where_every_parameter_is_stored(
+    tmp_path: Path, tiny_pipeline: Path, tiny_modules: dict[str, torch.nn.Module]
+) -> None:
+    from paramcheck.conformance import taxonomy_views
+
+    check = check_checkpoint(tiny_pipeline, views=taxonomy_views)
+    for c in check.components:
+        parameters = sum(p.numel() for p in tiny_modules[c.name].parameters())  # the saved model's own count
+        assert [(v.view, v.parameters) for v in c.views] == [(v, parameters) for v in ("leaf", "role", "container")]
+    folder = write_transformer(tmp_path / "t", broken(transformer_state(tiny_modules), "dropped"))
+    (c,) = check_checkpoint(folder, views=taxonomy_views).components
+    assert c.views == ()
