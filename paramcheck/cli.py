@@ -296,6 +296,28 @@ def _layer_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Header counts of a checkpoint and its verdict against the architecture; exit 1 on a mismatch."""
+    from .checkpoint_render import issue_lines, stored_table, verdict_line, verdict_table
+    from .conformance import check_checkpoint, taxonomy_views
+
+    check = check_checkpoint(args.path, against=args.against, views=taxonomy_views)
+    if args.json:
+        _write_json(envelope("check", {"check": check.to_dict()}), args.output)
+        return 0 if check.ok else 1
+    console = _console()
+    console.print(stored_table(check.checkpoint))
+    console.print(verdict_table(check))
+    for line in issue_lines(check, limit=None if args.all else 10):
+        console.print(line, highlight=False, markup=False)
+    notes = dict.fromkeys(f"{c.name}: {note}" for c in check.components for note in c.notes)
+    for note in notes:
+        console.print(f"[dim]note: {note}[/dim]", highlight=False)
+    style = "bold green" if check.ok else "bold red"
+    console.print(verdict_line(check), style=style, highlight=False)
+    return 0 if check.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="paramcheck",
@@ -344,6 +366,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="write JSON instead of tables")
     p.add_argument("--output", "-o", metavar="FILE", help="with --json: write to FILE instead of stdout")
     p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser("check", help="does a safetensors checkpoint match its architecture? (headers only)")
+    p.add_argument("path", help="a .safetensors file, a *.safetensors.index.json, a model folder or a pipeline folder")
+    p.add_argument("--against", metavar="MODEL[:COMPONENT]", help="architecture for a lone file (bundled id/folder)")
+    p.add_argument("--all", action="store_true", help="list every problem, not the first 10 of each kind")
+    p.add_argument("--json", action="store_true", help="write JSON instead of tables")
+    p.add_argument("--output", "-o", metavar="FILE", help="with --json: write to FILE instead of stdout")
+    p.set_defaults(func=cmd_check)
     return parser
 
 
