@@ -315,7 +315,7 @@ class CheckpointReport:
     """A checkpoint's components (one for a file or model folder, one per weighted component of a pipeline)."""
 
     location: str
-    kind: str  # "file", "sharded", "model-folder", "pipeline"
+    kind: str  # "file", "sharded", "model-folder", "pipeline", "hub"
     components: tuple[CheckpointComponent, ...]
 
     @property

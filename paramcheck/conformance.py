@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from .build import build_component
-from .checkpoint import CheckpointComponent, CheckpointReport, read_checkpoint
+from .checkpoint import CheckpointComponent, CheckpointReport, Header, read_checkpoint, summarize
 from .count import buffer_counts, parameter_count
 from .errors import ConfigError
 from .results import LayerView
@@ -357,9 +357,40 @@ def check_checkpoint(
     views: ViewsHook | None = None,
 ) -> CheckReport:
     """Header counts of ``path`` and each component's verdict against the architecture its config (or
-    ``against``: ``MODEL[:COMPONENT]``) describes."""
+    ``against``: ``MODEL[:COMPONENT]``) describes. ``hub:ORG/NAME[@REV]`` reads the headers from the hub."""
+    if str(path).startswith("hub:"):
+        if against is not None:
+            raise ConfigError(f"{path}: --against is for lone files; a hub repository brings its own configs")
+        return check_hub(str(path)[len("hub:") :], views=views)
     report, parts = read_checkpoint(path)
-    specs = _specs(report, parts, against)
+    return compare_with_architecture(report, _specs(report, parts, against), views=views)
+
+
+def check_hub(spec: str, *, views: ViewsHook | None = None) -> CheckReport:
+    """The same check for a hub repository: its configs and its safetensors headers, read by range requests."""
+    from .hub import fetch_hub_model, parse_hub_spec
+
+    repo, revision = parse_hub_spec(spec)
+    hub = fetch_hub_model(repo, revision)
+    components = []
+    for weights in hub.weights:
+        header = Header(
+            path=Path(f"hf://{repo}@{hub.revision}/{weights.files[0]}"),
+            tensors=weights.tensors,
+            metadata=(),
+            header_bytes=0,
+            file_bytes=0,
+        )
+        config = hub.source.component(weights.component).config
+        components.append(summarize(weights.component, (header,), config=config))
+    report = CheckpointReport(location=f"hub:{repo}@{hub.revision}", kind="hub", components=tuple(components))
+    return compare_with_architecture(report, list(hub.source.components), views=views)
+
+
+def compare_with_architecture(
+    report: CheckpointReport, specs: list[ComponentSpec], *, views: ViewsHook | None = None
+) -> CheckReport:
+    """Each component's stored tensors against the module its spec builds on meta; unmatched ones by header."""
     checks: list[ComponentCheck] = []
     seen: set[str] = set()
     for spec in specs:

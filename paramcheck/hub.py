@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .checkpoint import TensorInfo
 from .errors import ConfigError, SourceError
 from .results import SourceInfo
 from .sources import CONFIG, MODEL_INDEX, ComponentSpec, ModelSource
 
-__all__ = ["HubModel", "HubTensor", "HubWeights", "fetch_hub_model", "hub_source", "model_spec", "parse_hub_spec"]
+__all__ = ["HubModel", "HubWeights", "fetch_hub_model", "hub_source", "model_spec", "parse_hub_spec"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,30 +40,12 @@ OFFLINE_HINT = "use a bundled id (paramcheck list) or a local folder, or run onc
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class HubTensor:
-    """One safetensors header entry: name, stored dtype, shape and byte range in the file's data section."""
-
-    name: str
-    dtype: str
-    shape: tuple[int, ...]
-    begin: int
-    end: int
-
-    @property
-    def elements(self) -> int:
-        n = 1
-        for dim in self.shape:
-            n *= dim
-        return n
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class HubWeights:
     """The safetensors headers of one component, read remotely: its files (shards in order) and their tensors."""
 
     component: str
     files: tuple[str, ...]
-    tensors: tuple[HubTensor, ...]
+    tensors: tuple[TensorInfo, ...]
     index_total_size: int | None = None
 
     @property
@@ -326,7 +309,7 @@ def _remote_weights(
         total_size = int(size) if isinstance(size, int | float) else None
     if not shards:
         return None
-    tensors: list[HubTensor] = []
+    tensors: list[TensorInfo] = []
     for shard in shards:
         with _quiet_hub(), _translated(where, shard):
             header = api.parse_safetensors_file_metadata(repo, shard, revision=sha)
@@ -334,7 +317,7 @@ def _remote_weights(
     return HubWeights(component=spec.name, files=shards, tensors=tuple(tensors), index_total_size=total_size)
 
 
-def _tensors(infos: Mapping[str, Any], location: str) -> list[HubTensor]:
+def _tensors(infos: Mapping[str, Any], location: str) -> list[TensorInfo]:
     out = []
     for name, info in infos.items():
         try:
@@ -342,7 +325,7 @@ def _tensors(infos: Mapping[str, Any], location: str) -> list[HubTensor]:
             begin, end = (int(x) for x in info.data_offsets)
         except (TypeError, ValueError) as e:
             raise SourceError(f"{location}: malformed safetensors header entry {name!r}; the file may be broken") from e
-        out.append(HubTensor(name=name, dtype=str(info.dtype), shape=shape, begin=begin, end=end))
+        out.append(TensorInfo(name=name, dtype=str(info.dtype), shape=shape, begin=begin, end=end))
     return out
 
 
@@ -411,7 +394,7 @@ def _manifest_weights(manifest: Mapping[str, Any]) -> tuple[HubWeights, ...] | N
                 files=tuple(w["files"]),
                 index_total_size=w["index_total_size"],
                 tensors=tuple(
-                    HubTensor(name=n, dtype=d, shape=tuple(s), begin=b, end=e) for n, d, s, b, e in w["tensors"]
+                    TensorInfo(name=n, dtype=d, shape=tuple(s), begin=b, end=e) for n, d, s, b, e in w["tensors"]
                 ),
             )
             for w in manifest["weights"]

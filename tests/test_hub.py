@@ -395,3 +395,33 @@ def test_cli_environment_alone_points_huggingface_hub(hub: Hub, layout: Layout, 
     assert empty.returncode == 2
     assert empty.stderr.startswith("paramcheck: error: hub:tiny-org/tiny-flux: offline (HF_HUB_OFFLINE=1)")
     assert empty.stderr.count("\n") == 1
+
+
+# --- paramcheck check hub:ORG/NAME ------------------------------------------------------------------------------------
+
+
+def test_check_a_hub_repository_like_a_local_folder(hub: Hub, layout: Layout) -> None:
+    from paramcheck.conformance import check_checkpoint
+
+    remote = check_checkpoint(f"hub:{REPO}@{layout.old.sha}")
+    local = check_checkpoint(layout.old.folder)
+    assert remote.ok
+    assert remote.checkpoint.location == f"hub:{REPO}@{layout.old.sha}"
+    assert [(c.name, c.checkpoint_parameters, c.architecture_parameters) for c in remote.components] == [
+        (c.name, c.checkpoint_parameters, c.architecture_parameters) for c in local.components
+    ]
+
+
+def test_check_catches_weights_that_do_not_fit_the_hub_config(hub: Hub, layout: Layout) -> None:
+    from paramcheck.conformance import check_checkpoint
+
+    # main's vae config has two layers per block; this commit ships the old one-layer vae weights with it
+    files = dict(layout.new.files)
+    vae = "vae/diffusion_pytorch_model.safetensors"
+    files[vae] = layout.old.files[vae]
+    sha = commit_sha(files, salt="mixed")
+    hub.state.repos["tiny-org/mixed-flux"] = Repo(commits={sha: files}, refs={"main": sha})
+    check = check_checkpoint("hub:tiny-org/mixed-flux")
+    assert not check.ok
+    assert [c.name for c in check.components if not c.ok] == ["vae"]
+    assert main(["check", "hub:tiny-org/mixed-flux"]) == 1
