@@ -54,6 +54,7 @@ def analyse(
     prompt_length: int | None = None,
     batch: int = 1,
     cfg: bool | None = None,
+    frames: int | None = None,
 ) -> Analysis:
     """Resolve, build on meta once, count parameters and (with ``flops``) FLOPs, then derive the rest.
 
@@ -71,7 +72,14 @@ def analyse(
     if flops:
         try:
             workload = workload_for(
-                source, height=height, width=width, steps=steps, prompt_length=prompt_length, batch=batch, cfg=cfg
+                source,
+                height=height,
+                width=width,
+                steps=steps,
+                prompt_length=prompt_length,
+                batch=batch,
+                cfg=cfg,
+                frames=frames,
             )
         except ConfigError:
             if require_flops:

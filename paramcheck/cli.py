@@ -143,6 +143,7 @@ def _report_compute(args: argparse.Namespace) -> int:
         prompt_length=args.prompt_length,
         batch=args.batch,
         cfg=args.cfg,
+        frames=args.frames,
     )
     if args.html:
         from .html import write_html
@@ -387,6 +388,7 @@ def _add_compute_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--steps", type=_positive, help="denoising steps")
     g.add_argument("--prompt-length", type=_positive, help="prompt tokens seen by the text encoders")
     g.add_argument("--batch", type=_positive, default=1, help="images per call (default 1)")
+    g.add_argument("--frames", type=_positive, help="video frames (video pipelines; default the pipeline's own)")
     g.add_argument("--cfg", action=argparse.BooleanOptionalAction, default=None, help="classifier-free guidance on/off")
     g.add_argument("--gpu", default="H100 SXM", help="GPU of the latency estimate (default 'H100 SXM')")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
-from .recipes import PipelineDefaults, Shape, defaults_for, override, recipe_for
+from .recipes import PipelineDefaults, Shape, defaults_for, latent_scales, override, recipe_for
 from .sources import ModelSource
 
 __all__ = [
@@ -52,7 +52,7 @@ LENGTH_NOTE = (
     "max_sequence_length, an upper bound for those that pad to the longest prompt"
 )
 
-ROLE_ORDER = {"text_encoder": 0, "denoiser": 1, "vae_decoder": 2}
+ROLE_ORDER = {"text_encoder": 0, "denoiser": 1, "vae_decoder": 2, "safety_checker": 3}
 
 
 def op_category(op: str) -> str:
@@ -68,7 +68,10 @@ def op_category(op: str) -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Workload:
-    """One generation call: image size, denoising steps, prompt tokens, images per call, CFG, activation dtype."""
+    """One generation call: image size, denoising steps, prompt tokens, images per call, CFG, activation dtype.
+
+    ``frames``: video frames (1 for an image); ``encode_negative`` and ``text_tokens`` as in ``PipelineDefaults``.
+    """
 
     height: int
     width: int
@@ -78,7 +81,14 @@ class Workload:
     cfg: bool = False
     cfg_batched: bool = False
     activation_dtype: str = "bf16"
+    frames: int = 1
+    encode_negative: bool = True
+    text_tokens: tuple[tuple[str, int], ...] = ()
     defaults: str = ""
+
+    def tokens(self, component: str) -> int:
+        """The text tokens a component sees: fixed by the pipeline for some, else ``prompt_length``."""
+        return dict(self.text_tokens).get(component, self.prompt_length)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +100,9 @@ class Workload:
             "cfg": self.cfg,
             "cfg_batched": self.cfg_batched,
             "activation_dtype": self.activation_dtype,
+            "frames": self.frames,
+            "encode_negative": self.encode_negative,
+            "text_tokens": {name: tokens for name, tokens in self.text_tokens},
             "defaults": self.defaults,
         }
 
@@ -104,6 +117,9 @@ class Workload:
             cfg=bool(data.get("cfg", False)),
             cfg_batched=bool(data.get("cfg_batched", False)),
             activation_dtype=data.get("activation_dtype", "bf16"),
+            frames=int(data.get("frames", 1)),
+            encode_negative=bool(data.get("encode_negative", True)),
+            text_tokens=tuple((str(k), int(v)) for k, v in data.get("text_tokens", {}).items()),
             defaults=data.get("defaults", ""),
         )
 
@@ -246,17 +262,21 @@ def workload_for(
     prompt_length: int | None = None,
     batch: int = 1,
     cfg: bool | None = None,
+    frames: int | None = None,
     activation_dtype: str = "bf16",
 ) -> Workload:
     """The model's pipeline defaults with the given values in their place; one-line errors for bad values."""
     row: PipelineDefaults = defaults_for(source)
-    row = override(row, height=height, width=width, steps=steps, prompt_length=prompt_length, cfg=cfg)
+    row = override(
+        row, height=height, width=width, steps=steps, prompt_length=prompt_length, cfg=cfg, frames=frames
+    )
     for name, value in (
         ("--height", row.height),
         ("--width", row.width),
         ("--steps", row.steps),
         ("--prompt-length", row.prompt_length),
         ("--batch", batch),
+        ("--frames", row.frames),
     ):
         if value < 1:
             raise ConfigError(f"{name} {value}: must be at least 1")
@@ -269,6 +289,9 @@ def workload_for(
         cfg=row.cfg,
         cfg_batched=row.cfg and row.cfg_batched,
         activation_dtype=activation_dtype,
+        frames=row.frames,
+        encode_negative=row.encode_negative,
+        text_tokens=row.text_tokens,
         defaults=f"{row.key}: {row.source}",
     )
 
@@ -276,7 +299,7 @@ def workload_for(
 def _forwards(role: str, workload: Workload) -> int:
     guided = 2 if workload.cfg else 1
     if role == "text_encoder":
-        return guided
+        return guided if workload.encode_negative else 1
     if role == "denoiser":
         return workload.steps * (1 if workload.cfg_batched else guided)
     return 1
@@ -288,6 +311,7 @@ def count_flops(built: Any, workload: Workload) -> FlopReport:
     from .probe import probe_forward
 
     float_bytes = int(dtype_bytes(workload.activation_dtype))
+    spatial, temporal = latent_scales(built.source)
     counted: list[ForwardCount] = []
     notes = [FLOP_NOTE]
     for spec in built.source.components:
@@ -300,7 +324,18 @@ def count_flops(built: Any, workload: Workload) -> FlopReport:
             continue
         config = dict(spec.config or {})
         batch = workload.batch * (2 if recipe.role == "denoiser" and workload.cfg_batched else 1)
-        shape = Shape(height=workload.height, width=workload.width, prompt_length=workload.prompt_length, batch=batch)
+        shape = Shape(
+            height=workload.height,
+            width=workload.width,
+            prompt_length=workload.tokens(spec.name),
+            batch=batch,
+            frames=workload.frames,
+            latent_scale=spatial,
+            temporal_scale=temporal,
+        )
+        # Inference: FlopCounterMode's module tracker trips on parameters that require grad passed as inputs
+        # (SanaTransformer2DModel hands its scale_shift_table to norm_out)
+        module.requires_grad_(False)
         run = recipe.forward(module, config, shape)
         try:
             result = probe_forward(run, float_bytes=float_bytes)

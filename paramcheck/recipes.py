@@ -14,7 +14,9 @@ from typing import Any
 
 import torch
 
+from . import meta_inputs as mi
 from .errors import ConfigError
+from .meta_inputs import Forward, Shape
 from .sources import ModelSource
 
 __all__ = [
@@ -22,7 +24,9 @@ __all__ = [
     "RECIPES",
     "PipelineDefaults",
     "Recipe",
+    "Shape",
     "defaults_for",
+    "latent_scales",
     "pipeline_class",
     "recipe_for",
 ]
@@ -34,7 +38,10 @@ class PipelineDefaults:
 
     ``cfg``: classifier-free guidance, i.e. a second transformer forward per step (conditional and unconditional)
     and the negative prompt encoded too. ``cfg_batched``: both halves run as one forward of twice the batch
-    (activation memory doubles) rather than two forwards.
+    (activation memory doubles) rather than two forwards. ``frames``: video frames (1 for an image).
+    ``encode_negative``: under CFG the text encoders also run on the negative prompt (SDXL skips that and uses
+    zeros when no negative prompt is given). ``text_tokens``: components whose token count the pipeline fixes
+    whatever ``prompt_length`` is, as (component name, tokens).
     """
 
     key: str
@@ -44,6 +51,9 @@ class PipelineDefaults:
     prompt_length: int
     cfg: bool
     cfg_batched: bool = False
+    frames: int = 1
+    encode_negative: bool = True
+    text_tokens: tuple[tuple[str, int], ...] = ()
     source: str = ""
 
 
@@ -87,6 +97,157 @@ DEFAULTS: tuple[PipelineDefaults, ...] = (
         cfg=True,
         source="Lumina2Pipeline.__call__ (the old name of the same pipeline): 30 steps, guidance_scale=4.0 (CFG)",
     ),
+    PipelineDefaults(
+        key="StableDiffusion3Pipeline",
+        height=1024,
+        width=1024,
+        steps=28,
+        prompt_length=256,
+        cfg=True,
+        cfg_batched=True,
+        source="StableDiffusion3Pipeline.__call__: num_inference_steps=28, guidance_scale=7.0 (CFG: "
+        "latents concatenated twice, one forward of twice the batch), max_sequence_length=256 (T5; the transformer "
+        "sees 77 CLIP + 256 T5 tokens), height = default_sample_size 128 × vae_scale_factor 8",
+    ),
+    PipelineDefaults(
+        key="StableDiffusionXLPipeline",
+        height=1024,
+        width=1024,
+        steps=50,
+        prompt_length=77,
+        cfg=True,
+        cfg_batched=True,
+        encode_negative=False,
+        source="StableDiffusionXLPipeline.__call__: num_inference_steps=50, guidance_scale=5.0 (CFG, batched), "
+        "CLIP prompts padded to 77; force_zeros_for_empty_prompt=True: no negative prompt is encoded, zeros are "
+        "used; height = unet sample_size 128 × vae_scale_factor 8",
+    ),
+    PipelineDefaults(
+        key="StableDiffusionPipeline",
+        height=512,
+        width=512,
+        steps=50,
+        prompt_length=77,
+        cfg=True,
+        cfg_batched=True,
+        source="StableDiffusionPipeline.__call__: num_inference_steps=50, guidance_scale=7.5 (CFG, batched), "
+        "CLIP prompts padded to 77, the negative prompt '' encoded; height = unet sample_size 64 × "
+        "vae_scale_factor 8; the safety checker runs once per call on the decoded images",
+    ),
+    PipelineDefaults(
+        key="PixArtSigmaPipeline",
+        height=1024,
+        width=1024,
+        steps=20,
+        prompt_length=300,
+        cfg=True,
+        cfg_batched=True,
+        source="PixArtSigmaPipeline.__call__: num_inference_steps=20, guidance_scale=4.5 (CFG, batched), "
+        "negative_prompt='' encoded, max_sequence_length=300; height = transformer sample_size 128 × 8",
+    ),
+    PipelineDefaults(
+        key="LuminaText2ImgPipeline",
+        height=1024,
+        width=1024,
+        steps=30,
+        prompt_length=256,
+        cfg=True,
+        cfg_batched=True,
+        source="LuminaPipeline.__call__ (LuminaText2ImgPipeline is its old name): num_inference_steps=30, "
+        "guidance_scale=4.0 (CFG, batched), max_sequence_length=256; height = sample_size 128 × 8",
+    ),
+    PipelineDefaults(
+        key="LuminaPipeline",
+        height=1024,
+        width=1024,
+        steps=30,
+        prompt_length=256,
+        cfg=True,
+        cfg_batched=True,
+        source="LuminaPipeline.__call__: num_inference_steps=30, guidance_scale=4.0 (CFG, batched), "
+        "max_sequence_length=256; height = sample_size 128 × 8",
+    ),
+    PipelineDefaults(
+        key="QwenImagePipeline",
+        height=1024,
+        width=1024,
+        steps=50,
+        prompt_length=512,
+        cfg=False,
+        source="QwenImagePipeline.__call__: num_inference_steps=50, max_sequence_length=512, true_cfg_scale=4.0 "
+        "but negative_prompt=None, and true CFG runs only with a negative prompt (--cfg counts it: two "
+        "forwards per step); height = default_sample_size 128 × vae_scale_factor 8; the encoder's 34 template "
+        "tokens are not counted",
+    ),
+    PipelineDefaults(
+        key="WanPipeline",
+        height=480,
+        width=832,
+        steps=50,
+        prompt_length=512,
+        cfg=True,
+        frames=81,
+        source="WanPipeline.__call__: height=480, width=832, num_frames=81 (21 latent frames), "
+        "num_inference_steps=50, guidance_scale=5.0 (CFG: conditional and unconditional forwards one after "
+        "the other), max_sequence_length=512",
+    ),
+    PipelineDefaults(
+        key="SanaPipeline",
+        height=1024,
+        width=1024,
+        steps=20,
+        prompt_length=300,
+        cfg=True,
+        cfg_batched=True,
+        source="SanaPipeline.__call__: height=width=1024, num_inference_steps=20, guidance_scale=4.5 (CFG, "
+        "batched), max_sequence_length=300; the default complex_human_instruction lengthens the Gemma forward "
+        "by its own tokens (not counted: no tokenizer here)",
+    ),
+    PipelineDefaults(
+        key="AuraFlowPipeline",
+        height=1024,
+        width=1024,
+        steps=50,
+        prompt_length=256,
+        cfg=True,
+        cfg_batched=True,
+        source="AuraFlowPipeline.__call__: height=width=1024, num_inference_steps=50, guidance_scale=3.5 (CFG, "
+        "batched), max_sequence_length=256",
+    ),
+    PipelineDefaults(
+        key="HunyuanDiTPipeline",
+        height=1024,
+        width=1024,
+        steps=50,
+        prompt_length=256,
+        cfg=True,
+        cfg_batched=True,
+        text_tokens=(("text_encoder", 77),),
+        source="HunyuanDiTPipeline.__call__: num_inference_steps=50, guidance_scale=5.0 (CFG, batched); "
+        "encode_prompt pads Bert to 77 and T5 to 256 tokens; height = default_sample_size 128 × 8",
+    ),
+    PipelineDefaults(
+        key="CogView4Pipeline",
+        height=1024,
+        width=1024,
+        steps=50,
+        prompt_length=1024,
+        cfg=True,
+        source="CogView4Pipeline.__call__: num_inference_steps=50, guidance_scale=5.0 (CFG: two forwards one "
+        "after the other), max_sequence_length=1024 (prompts pad to the longest, a multiple of 16: an upper "
+        "bound); height = transformer sample_size 128 × vae_scale_factor 8",
+    ),
+    PipelineDefaults(
+        key="DiTPipeline",
+        height=256,
+        width=256,
+        steps=50,
+        prompt_length=1,
+        cfg=True,
+        cfg_batched=True,
+        source="DiTPipeline.__call__: num_inference_steps=50, guidance_scale=4.0 (CFG, batched); class-conditional, "
+        "no text encoder (prompt length unused); height = transformer sample_size 32 × 8",
+    ),
 )
 
 
@@ -124,26 +285,15 @@ def override(row: PipelineDefaults, **values: Any) -> PipelineDefaults:
 
 # --- forwards -------------------------------------------------------------------------------------------------
 
-Forward = Callable[[], Any]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Shape:
-    """What a forward sees: the image size, the number of prompt tokens and the batch."""
-
-    height: int
-    width: int
-    prompt_length: int
-    batch: int
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Recipe:
     """How a component class takes part in making an image.
 
     ``role``: ``text_encoder`` (once per prompt, and once more per negative prompt under CFG), ``denoiser`` (each
-    step, twice under CFG) or ``vae_decoder`` (once per image). ``forward(module, config, shape)`` returns a
-    callable running one forward on meta inputs; ``describe`` says what those inputs are.
+    step, twice under CFG), ``vae_decoder`` (once per call) or ``safety_checker`` (once per call, on the decoded
+    images). ``forward(module, config, shape)`` returns a callable running one forward on meta inputs;
+    ``describe`` says what those inputs are.
     """
 
     role: str
@@ -151,122 +301,57 @@ class Recipe:
     describe: Callable[[Mapping[str, Any], Shape], str]
 
 
-def _meta(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    return torch.empty(*shape, dtype=dtype, device="meta")
+TEXT = Recipe(role="text_encoder", forward=mi.text_forward, describe=mi.text_describe)
+VAE = Recipe(role="vae_decoder", forward=mi.vae_forward, describe=mi.vae_describe)
+VIDEO_VAE = Recipe(role="vae_decoder", forward=mi.video_vae_forward, describe=mi.video_vae_describe)
 
 
-def _vae_scale(config: Mapping[str, Any]) -> int:
-    return int(2 ** (len(config.get("block_out_channels", [0])) - 1))
+def _denoiser(forward: Callable[[torch.nn.Module, Mapping[str, Any], Shape], Forward]) -> Recipe:
+    return Recipe(role="denoiser", forward=forward, describe=mi.tokens_describe)
 
 
-def _text_length(config: Mapping[str, Any], shape: Shape) -> int:
-    """CLIP tokenizers pad to the model's 77 positions; other encoders see the prompt length."""
-    if config.get("model_type") == "clip_text_model":
-        return int(config.get("max_position_embeddings", 77))
-    return shape.prompt_length
-
-
-def _text_forward(module: torch.nn.Module, config: Mapping[str, Any], shape: Shape) -> Forward:
-    length = _text_length(config, shape)
-    ids = _meta(shape.batch, length, dtype=torch.long)
-    mask = torch.ones(shape.batch, length, dtype=torch.long)  # on the CPU: models read lengths from it
-    if config.get("model_type") in {"clip_text_model", "t5"}:
-        return lambda: module(input_ids=ids)  # FluxPipeline passes no mask to CLIP or T5
-    return lambda: module(input_ids=ids, attention_mask=mask)
-
-
-def _text_describe(config: Mapping[str, Any], shape: Shape) -> str:
-    return f"{shape.batch}×{_text_length(config, shape)} tokens"
-
-
-# Latent tensors of the denoisers: the VAE of every pipeline here downsamples by 8.
-LATENT_SCALE = 8
-
-
-def _latent_hw(shape: Shape, config: Mapping[str, Any], multiple: int) -> tuple[int, int]:
-    step = LATENT_SCALE * multiple
-    h, w = shape.height // LATENT_SCALE, shape.width // LATENT_SCALE
-    if shape.height % step or shape.width % step or h <= 0 or w <= 0:
-        raise ConfigError(
-            f"image size {shape.height}x{shape.width}: must be a positive multiple of {LATENT_SCALE * multiple} "
-            "for this transformer; choose another --height/--width"
-        )
-    return h, w
-
-
-def _flux_forward(module: torch.nn.Module, config: Mapping[str, Any], shape: Shape) -> Forward:
-    h, w = _latent_hw(shape, config, 2)
-    tokens = (h // 2) * (w // 2)
-    b, length = shape.batch, shape.prompt_length
-    kwargs: dict[str, Any] = {
-        "hidden_states": _meta(b, tokens, int(config.get("in_channels", 64))),
-        "encoder_hidden_states": _meta(b, length, int(config.get("joint_attention_dim", 4096))),
-        "pooled_projections": _meta(b, int(config.get("pooled_projection_dim", 768))),
-        "timestep": _meta(b),
-        "img_ids": _meta(tokens, 3),
-        "txt_ids": _meta(length, 3),
-        "return_dict": False,
-    }
-    if config.get("guidance_embeds"):
-        kwargs["guidance"] = _meta(b)
-    return lambda: module(**kwargs)
-
-
-def _flux_describe(config: Mapping[str, Any], shape: Shape) -> str:
-    tokens = (shape.height // 16) * (shape.width // 16)
-    return f"{shape.batch}×({tokens} image + {shape.prompt_length} text) tokens"
-
-
-def _lumina2_forward(module: torch.nn.Module, config: Mapping[str, Any], shape: Shape) -> Forward:
-    p = int(config.get("patch_size", 2))
-    h, w = _latent_hw(shape, config, p)
-    b, length = shape.batch, shape.prompt_length
-    kwargs = {
-        "hidden_states": _meta(b, int(config.get("in_channels", 16)), h, w),
-        "timestep": _meta(b),
-        "encoder_hidden_states": _meta(b, length, int(config.get("cap_feat_dim", 2304))),
-        "encoder_attention_mask": torch.ones(b, length, dtype=torch.bool),  # CPU: the model reads lengths from it
-        "return_dict": False,
-    }
-    return lambda: module(**kwargs)
-
-
-def _lumina2_describe(config: Mapping[str, Any], shape: Shape) -> str:
-    p = int(config.get("patch_size", 2))
-    tokens = (shape.height // LATENT_SCALE // p) * (shape.width // LATENT_SCALE // p)
-    return f"{shape.batch}×({tokens} image + {shape.prompt_length} text) tokens"
-
-
-def _vae_forward(module: torch.nn.Module, config: Mapping[str, Any], shape: Shape) -> Forward:
-    scale = _vae_scale(config)
-    if shape.height % scale or shape.width % scale:
-        raise ConfigError(
-            f"image size {shape.height}x{shape.width}: must be a multiple of {scale} for the VAE; "
-            "choose another --height/--width"
-        )
-    z = _meta(shape.batch, int(config.get("latent_channels", 4)), shape.height // scale, shape.width // scale)
-    decode: Any = module.decode  # diffusers' VAE: a method, not a submodule
-    return lambda: decode(z, return_dict=False)
-
-
-def _vae_describe(config: Mapping[str, Any], shape: Shape) -> str:
-    scale = _vae_scale(config)
-    channels = config.get("latent_channels", 4)
-    return f"decode {shape.batch}×{channels}×{shape.height // scale}×{shape.width // scale} latents"
-
-
-TEXT = Recipe(role="text_encoder", forward=_text_forward, describe=_text_describe)
-
+# Component class -> recipe. Classes shared by several pipelines (Transformer2DModel: PixArt and DiT) read
+# their config to tell them apart, never the model id.
 RECIPES: Mapping[str, Recipe] = {
     "CLIPTextModel": TEXT,
     "CLIPTextModelWithProjection": TEXT,
     "T5EncoderModel": TEXT,
+    "UMT5EncoderModel": TEXT,
+    "BertModel": TEXT,
+    "GemmaModel": TEXT,
     "Gemma2Model": TEXT,
-    "FluxTransformer2DModel": Recipe(role="denoiser", forward=_flux_forward, describe=_flux_describe),
-    "Lumina2Transformer2DModel": Recipe(role="denoiser", forward=_lumina2_forward, describe=_lumina2_describe),
-    "AutoencoderKL": Recipe(role="vae_decoder", forward=_vae_forward, describe=_vae_describe),
+    "GlmModel": TEXT,
+    "Qwen2_5_VLForConditionalGeneration": TEXT,
+    "FluxTransformer2DModel": Recipe(role="denoiser", forward=mi.flux_forward, describe=mi.flux_describe),
+    "Lumina2Transformer2DModel": _denoiser(mi.lumina2_forward),
+    "UNet2DConditionModel": Recipe(role="denoiser", forward=mi.unet_forward, describe=mi.unet_describe),
+    "SD3Transformer2DModel": Recipe(role="denoiser", forward=mi.sd3_forward, describe=mi.sd3_describe),
+    "Transformer2DModel": Recipe(role="denoiser", forward=mi.transformer2d_forward, describe=mi.transformer2d_describe),
+    "LuminaNextDiT2DModel": _denoiser(mi.lumina_next_forward),
+    "QwenImageTransformer2DModel": _denoiser(mi.qwen_image_forward),
+    "WanTransformer3DModel": Recipe(role="denoiser", forward=mi.wan_forward, describe=mi.wan_describe),
+    "SanaTransformer2DModel": _denoiser(mi.sana_forward),
+    "AuraFlowTransformer2DModel": _denoiser(mi.auraflow_forward),
+    "HunyuanDiT2DModel": Recipe(role="denoiser", forward=mi.hunyuan_forward, describe=mi.hunyuan_describe),
+    "CogView4Transformer2DModel": _denoiser(mi.cogview4_forward),
+    "AutoencoderKL": VAE,
+    "AutoencoderDC": VAE,
+    "AutoencoderKLWan": VIDEO_VAE,
+    "AutoencoderKLQwenImage": VIDEO_VAE,
+    "StableDiffusionSafetyChecker": Recipe(
+        role="safety_checker", forward=mi.safety_forward, describe=mi.safety_describe
+    ),
 }
 
 
 def recipe_for(class_name: str | None) -> Recipe | None:
     return RECIPES.get(class_name or "")
+
+
+def latent_scales(source: ModelSource) -> tuple[int, int]:
+    """(spatial, temporal) downsampling of the source's VAE; (8, 1), the common case, when it has none known."""
+    for spec in source.components:
+        scales = mi.latent_scales(spec.class_name, dict(spec.config or {}))
+        if scales is not None:
+            return scales
+    return 8, 1
