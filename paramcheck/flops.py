@@ -267,9 +267,7 @@ def workload_for(
 ) -> Workload:
     """The model's pipeline defaults with the given values in their place; one-line errors for bad values."""
     row: PipelineDefaults = defaults_for(source)
-    row = override(
-        row, height=height, width=width, steps=steps, prompt_length=prompt_length, cfg=cfg, frames=frames
-    )
+    row = override(row, height=height, width=width, steps=steps, prompt_length=prompt_length, cfg=cfg, frames=frames)
     for name, value in (
         ("--height", row.height),
         ("--width", row.width),

@@ -57,7 +57,7 @@ def _int(config: Mapping[str, Any], key: str, default: int) -> int:
 
 
 def latent_hw(shape: Shape, multiple: int, what: str = "transformer") -> tuple[int, int]:
-    """Latent height and width; a one-line error unless the image is a multiple of scale × ``multiple``."""
+    """Latent height and width; a one-line error unless the image is a multiple of scale * ``multiple``."""
     step = shape.latent_scale * multiple
     h, w = shape.height // shape.latent_scale, shape.width // shape.latent_scale
     if shape.height % step or shape.width % step or h <= 0 or w <= 0:
@@ -149,7 +149,7 @@ def flux_forward(module: torch.nn.Module, config: Mapping[str, Any], shape: Shap
 
 
 def flux_describe(config: Mapping[str, Any], shape: Shape) -> str:
-    """FluxPipeline packs 2×2 latent patches into one token (the config's patch_size is 1: already packed)."""
+    """FluxPipeline packs 2x2 latent patches into one token (the config's patch_size is 1: already packed)."""
     tokens = (shape.height // shape.latent_scale // 2) * (shape.width // shape.latent_scale // 2)
     return f"{shape.batch}×({tokens} image + {shape.prompt_length} text) tokens"
 
@@ -189,8 +189,8 @@ def unet_forward(module: torch.nn.Module, config: Mapping[str, Any], shape: Shap
 
 
 def unet_describe(config: Mapping[str, Any], shape: Shape) -> str:
-    s = shape.latent_scale
-    return f"{shape.batch}×{config.get('in_channels', 4)}×{shape.height // s}×{shape.width // s} latents, {CLIP_TOKENS} text tokens"
+    s, c = shape.latent_scale, config.get("in_channels", 4)
+    return f"{shape.batch}×{c}×{shape.height // s}×{shape.width // s} latents, {CLIP_TOKENS} text tokens"
 
 
 def sd3_forward(module: torch.nn.Module, config: Mapping[str, Any], shape: Shape) -> Forward:
@@ -318,10 +318,11 @@ def auraflow_forward(module: torch.nn.Module, config: Mapping[str, Any], shape: 
 
 
 def hunyuan_forward(module: torch.nn.Module, config: Mapping[str, Any], shape: Shape) -> Forward:
-    """HunyuanDiTPipeline: Bert states (``text_len`` = 77 tokens) and T5 states (``prompt_length``), 2D rope."""
+    """HunyuanDiTPipeline: Bert states (``text_len`` = 77) and T5 states (``text_len_t5`` = 256: its attention
+    pooler has one position per token, so no other length runs), 2D rope."""
     h, w = latent_hw(shape, _patch(config))
     p = _patch(config)
-    b, bert, t5 = shape.batch, _int(config, "text_len", 77), shape.prompt_length
+    b, bert, t5 = shape.batch, _int(config, "text_len", 77), _int(config, "text_len_t5", 256)
     head_dim = _int(config, "attention_head_dim", 88)
     tokens = (h // p) * (w // p)
     kwargs = {
@@ -340,8 +341,8 @@ def hunyuan_forward(module: torch.nn.Module, config: Mapping[str, Any], shape: S
 
 
 def hunyuan_describe(config: Mapping[str, Any], shape: Shape) -> str:
-    bert = config.get("text_len", 77)
-    return f"{shape.batch}×{image_tokens(shape, config)} image tokens; {bert} + {shape.prompt_length} text tokens"
+    bert, t5 = config.get("text_len", 77), config.get("text_len_t5", 256)
+    return f"{shape.batch}×{image_tokens(shape, config)} image tokens; {bert} + {t5} text tokens"
 
 
 def cogview4_forward(module: torch.nn.Module, config: Mapping[str, Any], shape: Shape) -> Forward:

@@ -222,9 +222,10 @@ DEFAULTS: tuple[PipelineDefaults, ...] = (
         prompt_length=256,
         cfg=True,
         cfg_batched=True,
-        text_tokens=(("text_encoder", 77),),
+        text_tokens=(("text_encoder", 77), ("text_encoder_2", 256)),
         source="HunyuanDiTPipeline.__call__: num_inference_steps=50, guidance_scale=5.0 (CFG, batched); "
-        "encode_prompt pads Bert to 77 and T5 to 256 tokens; height = default_sample_size 128 × 8",
+        "encode_prompt pads Bert to 77 and T5 to 256 tokens (fixed: the transformer's T5 pooler takes exactly "
+        "text_len_t5 = 256); height = default_sample_size 128 × 8",
     ),
     PipelineDefaults(
         key="CogView4Pipeline",
