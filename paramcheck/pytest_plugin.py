@@ -221,9 +221,33 @@ def _refuse_update_with_node_ids(config: pytest.Config) -> None:
             )
 
 
+LOADGROUP_KEY = "paramcheck_loadgroup"
+
+
+def _keep_models_on_one_worker(config: pytest.Config) -> None:
+    """``-n N`` alone means ``--dist load``: make it ``loadgroup`` so each model is built once and its snapshot file
+    written by one worker. An explicit ``--dist`` is left alone. Workers parse the command line again, so they learn
+    of the switch through ``workerinput`` (see ``pytest_configure_node``)."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        if workerinput.get(LOADGROUP_KEY):
+            config.option.loadgroup = True
+        return
+    given = (*config.invocation_params.args, *config.getini("addopts"))
+    if getattr(config.option, "dist", None) == "load" and not any(arg.startswith("--dist") for arg in given):
+        config.option.dist = "loadgroup"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist, on the controller: tell each worker whether this run groups by model."""
+    node.workerinput[LOADGROUP_KEY] = node.config.getoption("dist", None) == "loadgroup"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): run these tests on one pytest-xdist worker (loadgroup)")
     _refuse_update_with_node_ids(config)
+    _keep_models_on_one_worker(config)
     options = AuditOptions.from_config(config)
     known = options.known()
     for model in options.models or ():
