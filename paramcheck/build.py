@@ -33,7 +33,8 @@ def resolve_class(library: str, class_name: str, *, where: str) -> type:
         except ImportError:
             continue
         try:
-            cls = getattr(module, class_name)
+            with _quiet():  # e.g. transformers warns on importing an image processor without torchvision
+                cls = getattr(module, class_name)
         except (AttributeError, ImportError, RuntimeError):
             continue
         if isinstance(cls, type):

@@ -1,57 +1,359 @@
-"""A component loaded with its weights: ``from_pretrained`` from the component's folder, on a device, at a dtype.
+"""Real weights: load a component with ``from_pretrained`` (or materialize random weights from its config) onto a
+device in a dtype, after checking that the predicted memory fits, and measure what it cost.
 
-A small first version for the audits (issue 4); the loading issue (6) may replace it with device maps and memory.
+Predicted bytes are the counts times the dtype's size (floating buffers take the dtype too, integer buffers keep
+theirs). Measured bytes are the loaded module's own tensors, host RSS, and on CUDA the allocator's figures.
 """
 
 from __future__ import annotations
 
+import contextlib
+import resource
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from .build import _quiet, is_module_class, resolve_class
+from .build import _quiet, build_component, resolve_class
+from .devices import DEVICE_MAPS, resolve_device
 from .dtypes import canonical_dtype
-from .errors import CheckpointError, DeviceError
+from .errors import DeviceError, ParamcheckError, SourceError
+from .model import count_component
+from .results import ComponentCounts
 from .sources import ComponentSpec
 
-__all__ = ["LOAD_DTYPES", "load_component", "resolve_device"]
+__all__ = [
+    "DeviceMemory",
+    "LoadResult",
+    "available_bytes",
+    "check_fit",
+    "load_component",
+    "predict_bytes",
+    "torch_dtype",
+]
 
-LOAD_DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
-def resolve_device(name: str) -> str:
-    """``auto`` -> ``cuda`` when a GPU is present, else ``cpu``; ``cuda[:N]`` checked against the GPUs present."""
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
+def torch_dtype(name: str) -> torch.dtype:
+    key = canonical_dtype(name)
+    if key not in TORCH_DTYPES:
+        raise ParamcheckError(f"dtype {name!r} cannot be loaded directly; use fp32, fp16 or bf16")
+    return TORCH_DTYPES[key]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceMemory:
+    """CUDA allocator figures for one device, in bytes, taken around one load."""
+
+    device: str
+    allocated: int
+    reserved: int
+    peak_allocated: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "allocated": self.allocated,
+            "reserved": self.reserved,
+            "peak_allocated": self.peak_allocated,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeviceMemory:
+        return cls(
+            device=data["device"],
+            allocated=int(data["allocated"]),
+            reserved=int(data["reserved"]),
+            peak_allocated=int(data["peak_allocated"]),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadResult:
+    """One component loaded (or materialized): its counts, and memory predicted against measured."""
+
+    component: str
+    mode: str
+    device: str
+    device_map: str | None
+    dtype: str
+    seconds: float
+    predicted_bytes: int
+    tensor_bytes: int
+    host_peak_rss: int
+    host_rss_growth: int
+    cuda: tuple[DeviceMemory, ...]
+    counts: ComponentCounts
+    mismatches: tuple[str, ...]
+
+    @property
+    def cuda_allocated(self) -> int:
+        return sum(d.allocated for d in self.cuda)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "component": self.component,
+            "mode": self.mode,
+            "device": self.device,
+            "device_map": self.device_map,
+            "dtype": self.dtype,
+            "seconds": self.seconds,
+            "predicted_bytes": self.predicted_bytes,
+            "tensor_bytes": self.tensor_bytes,
+            "host_peak_rss": self.host_peak_rss,
+            "host_rss_growth": self.host_rss_growth,
+            "cuda": [d.to_dict() for d in self.cuda],
+            "counts": self.counts.to_dict(),
+            "mismatches": list(self.mismatches),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LoadResult:
+        return cls(
+            component=data["component"],
+            mode=data["mode"],
+            device=data["device"],
+            device_map=data.get("device_map"),
+            dtype=data["dtype"],
+            seconds=float(data["seconds"]),
+            predicted_bytes=int(data["predicted_bytes"]),
+            tensor_bytes=int(data["tensor_bytes"]),
+            host_peak_rss=int(data["host_peak_rss"]),
+            host_rss_growth=int(data["host_rss_growth"]),
+            cuda=tuple(DeviceMemory.from_dict(d) for d in data.get("cuda", ())),
+            counts=ComponentCounts.from_dict(data["counts"]),
+            mismatches=tuple(data.get("mismatches", ())),
+        )
+
+
+def _distinct_tensors(module: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor, bool]]:
+    """``(name, tensor, is_parameter)`` for every distinct parameter and buffer, tied ones once."""
+    seen: set[int] = set()
+    for name, param in module.named_parameters():
+        if id(param) not in seen:
+            seen.add(id(param))
+            yield name, param, True
+    for name, buffer in module.named_buffers():
+        if id(buffer) not in seen:
+            seen.add(id(buffer))
+            yield name, buffer, False
+
+
+def kept_in_fp32(module: torch.nn.Module, dtype: str) -> frozenset[str]:
+    """Module names the loaders keep in fp32 at ``dtype`` (the classes' ``_keep_in_fp32_modules``).
+
+    transformers keeps ``_keep_in_fp32_modules`` for fp16 only and ``_keep_in_fp32_modules_strict`` for fp16 and
+    bf16; diffusers keeps its ``_keep_in_fp32_modules`` for any floating dtype.
+    """
+    key = canonical_dtype(dtype)
+    if key == "fp32":
+        return frozenset()
+    names: set[str] = set()
+    if type(module).__module__.startswith("transformers"):
+        if key == "fp16":
+            names |= set(getattr(module, "_keep_in_fp32_modules", None) or ())
+        names |= set(getattr(module, "_keep_in_fp32_modules_strict", None) or ())
+    else:
+        names |= set(getattr(module, "_keep_in_fp32_modules", None) or ())
+    return frozenset(names)
+
+
+def predict_bytes(module: torch.nn.Module, dtype: str) -> int:
+    """Bytes the module takes when loaded at ``dtype``.
+
+    Floating tensors take the dtype's size, except those the loader keeps in fp32; integer tensors (position
+    ids) keep their own size.
+    """
+    size = torch_dtype(dtype).itemsize
+    fp32 = kept_in_fp32(module, dtype)
+    total = 0
+    for name, tensor, _ in _distinct_tensors(module):
+        if not tensor.is_floating_point():
+            total += tensor.numel() * tensor.element_size()
+        elif fp32 and not fp32.isdisjoint(name.split(".")):
+            total += tensor.numel() * 4
+        else:
+            total += tensor.numel() * size
+    return total
+
+
+def tensor_bytes(module: torch.nn.Module) -> int:
+    """Bytes the module's distinct tensors occupy as loaded (offloaded ones on ``meta`` count zero)."""
+    return sum(t.numel() * t.element_size() for _, t, _ in _distinct_tensors(module) if t.device.type != "meta")
+
+
+def available_bytes(device: str, device_map: str | None = None) -> int:
+    """Free memory where the weights will go: a CUDA device's free bytes, or the host's available memory.
+
+    With a device map, every CUDA device's free memory plus the host's (accelerate offloads to it).
+    """
+    import psutil
+
+    host = int(psutil.virtual_memory().available)
+    if device_map is not None:
         if not torch.cuda.is_available():
-            raise DeviceError(f"device {name!r}: no CUDA GPU is visible; use --device cpu or auto")
-        index = int(name.partition(":")[2] or 0)
-        if index >= torch.cuda.device_count():
-            count = torch.cuda.device_count()
-            raise DeviceError(f"device {name!r}: only {count} CUDA GPU(s) visible; use cuda:0 to cuda:{count - 1}")
-    return name
+            return host
+        return host + sum(int(torch.cuda.mem_get_info(i)[0]) for i in range(torch.cuda.device_count()))
+    if device.startswith("cuda"):
+        index = int(device.partition(":")[2] or 0)
+        return int(torch.cuda.mem_get_info(index)[0])
+    return host
 
 
-def load_component(spec: ComponentSpec, *, device: str = "cpu", dtype: str = "fp32") -> torch.nn.Module | None:
-    """The component loaded by its class's ``from_pretrained`` and moved to ``device``; ``None`` for non-modules."""
-    if spec.library is None or spec.class_name is None:
-        return None
-    cls = resolve_class(spec.library, spec.class_name, where=spec.location)
-    if not is_module_class(cls):
-        return None
+HEADROOM = 0.9  # refuse above 90% of what is free: loaders, the allocator and other processes need the rest
+
+
+def check_fit(name: str, predicted: int, device: str, device_map: str | None = None) -> None:
+    """Refuse, with the numbers, a load that would not fit in 90% of the free memory where it would go."""
+    free = available_bytes(device, device_map)
+    if predicted > HEADROOM * free:
+        where = f"device map {device_map!r}" if device_map else device
+        if device.startswith("cuda") and device_map is None:
+            fallback = "use --device cpu, or --device-map balanced to spread it"
+        else:
+            fallback = "use a smaller --dtype, fewer --components, or a machine with more memory"
+        raise DeviceError(
+            f"{name}: needs {predicted / 1e9:.2f} GB on {where} but only {free / 1e9:.2f} GB is free "
+            f"(loads may use {HEADROOM:.0%} of it); {fallback}"
+        )
+
+
+def _host_rss() -> int:
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+def _peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+@contextlib.contextmanager
+def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def _from_pretrained(
+    spec: ComponentSpec, device: str, dtype: torch.dtype, device_map: str | None
+) -> tuple[torch.nn.Module, tuple[str, ...]]:
+    """The loaded module and what the loader said was missing, unexpected or mismatched in the weights."""
     if spec.folder is None or not spec.weights:
-        raise CheckpointError(f"{spec.location}: {spec.name} has no weight files; give a folder saved with weights")
-    torch_dtype = LOAD_DTYPES.get(canonical_dtype(dtype))
-    if torch_dtype is None:
-        raise CheckpointError(f"dtype {dtype!r}: cannot load weights at it; use one of {', '.join(LOAD_DTYPES)}")
-    kwargs: dict[str, Any] = {"torch_dtype" if spec.library == "diffusers" else "dtype": torch_dtype}
+        raise SourceError(
+            f"{spec.location}: no weight files next to the config; use --materialize or a folder with weights"
+        )
+    cls: Any = resolve_class(spec.library or "", spec.class_name or "", where=spec.location)
+    placement: Any = device_map if device_map is not None else (None if device == "cpu" else device)
+    kwargs: dict[str, Any] = {"output_loading_info": True}
+    if placement is not None:
+        kwargs["device_map"] = placement
+    if spec.library == "transformers":
+        kwargs["dtype"] = dtype
+    else:
+        kwargs["torch_dtype"] = dtype
     try:
         with _quiet():
-            module = cls.from_pretrained(spec.folder, **kwargs)
-    except Exception as e:  # the libraries raise OSError, ValueError, RuntimeError... on a broken folder
+            module, info = cls.from_pretrained(spec.folder, **kwargs)
+    except (OSError, ValueError, RuntimeError, KeyError) as e:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CheckpointError(f"{spec.folder}: cannot load {spec.class_name} ({message})") from e
-    if not isinstance(module, torch.nn.Module):
-        raise CheckpointError(f"{spec.folder}: {spec.class_name}.from_pretrained returned no module")
-    return module.to(device).eval()
+        raise SourceError(f"{spec.location}: from_pretrained failed ({message})") from e
+    problems = [f"missing in the weights: {key}" for key in info.get("missing_keys", ())]
+    problems += [f"unexpected in the weights: {key}" for key in info.get("unexpected_keys", ())]
+    problems += [f"shape in the weights: {item}" for item in info.get("mismatched_keys", ())]
+    return module, tuple(sorted(str(p) for p in problems))
+
+
+def _materialize(spec: ComponentSpec, device: str, dtype: torch.dtype) -> torch.nn.Module:
+    with _default_dtype(dtype):
+        module = build_component(spec, device=device)
+    if module is None:
+        raise SourceError(f"{spec.location}: {spec.class_name} has no weights to materialize")
+    return module
+
+
+def _mismatches(expected: torch.nn.Module, loaded: torch.nn.Module) -> tuple[str, ...]:
+    """Parameter names whose presence or shape differs between the config build and the loaded module."""
+    want = {name: tuple(p.shape) for name, p in expected.named_parameters()}
+    have = {name: tuple(p.shape) for name, p in loaded.named_parameters()}
+    problems = [f"missing {name}" for name in want.keys() - have.keys()]
+    problems += [f"unexpected {name}" for name in have.keys() - want.keys()]
+    problems += [
+        f"shape {name}: {list(want[name])} -> {list(have[name])}"
+        for name in want.keys() & have.keys()
+        if want[name] != have[name]
+    ]
+    return tuple(sorted(problems))
+
+
+def load_component(
+    spec: ComponentSpec,
+    *,
+    device: str = "cpu",
+    dtype: str = "fp32",
+    device_map: str | None = None,
+    materialize: bool = False,
+    check: bool = True,
+) -> tuple[LoadResult, torch.nn.Module]:
+    """Load (or materialize) one component after the fit check; measure it; compare with the config's counts."""
+    if device_map is not None and device_map not in DEVICE_MAPS:
+        raise DeviceError(f"unknown device map {device_map!r}; use one of {', '.join(DEVICE_MAPS)}")
+    target = resolve_device(device)
+    if target == "meta":
+        raise DeviceError(f"{spec.location}: --device meta loads no weights; use cpu or cuda to load")
+    dtype_key = canonical_dtype(dtype)
+    wanted = torch_dtype(dtype_key)
+    reference = build_component(spec)  # on meta: what the config says
+    if reference is None:
+        raise SourceError(f"{spec.location}: {spec.class_name} is not a model; nothing to load")
+    predicted = predict_bytes(reference, dtype_key)
+    if check:
+        check_fit(spec.name, predicted, target, device_map)
+
+    cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    before_cuda = {}
+    for index in cuda_devices:
+        torch.cuda.synchronize(index)
+        torch.cuda.reset_peak_memory_stats(index)
+        before_cuda[index] = (torch.cuda.memory_allocated(index), torch.cuda.memory_reserved(index))
+    rss_before = _host_rss()
+    start = time.perf_counter()
+    loader_problems: tuple[str, ...] = ()
+    if materialize:
+        module = _materialize(spec, target, wanted)
+    else:
+        module, loader_problems = _from_pretrained(spec, target, wanted, device_map)
+    for index in cuda_devices:
+        torch.cuda.synchronize(index)
+    seconds = time.perf_counter() - start
+    cuda = tuple(
+        DeviceMemory(
+            device=f"cuda:{index}",
+            allocated=torch.cuda.memory_allocated(index) - before_cuda[index][0],
+            reserved=torch.cuda.memory_reserved(index) - before_cuda[index][1],
+            peak_allocated=torch.cuda.max_memory_allocated(index) - before_cuda[index][0],
+        )
+        for index in cuda_devices
+    )
+    result = LoadResult(
+        component=spec.name,
+        mode="materialized" if materialize else "loaded",
+        device=target,
+        device_map=device_map,
+        dtype=dtype_key,
+        seconds=seconds,
+        predicted_bytes=predicted,
+        tensor_bytes=tensor_bytes(module),
+        host_peak_rss=_peak_rss(),
+        host_rss_growth=_host_rss() - rss_before,
+        cuda=cuda,
+        counts=count_component(spec, module),
+        mismatches=tuple(sorted(_mismatches(reference, module) + loader_problems)),
+    )
+    return result, module

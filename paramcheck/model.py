@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -12,6 +13,9 @@ from .build import build_component
 from .count import buffer_counts, parameter_count, tied_groups
 from .results import ComponentCounts, ModelReport
 from .sources import ComponentSpec, ModelSource, resolve
+
+if TYPE_CHECKING:
+    from .taxonomy import Taxonomy
 
 __all__ = ["BuiltModel", "audit", "build_model", "count_component", "count_model"]
 
@@ -53,11 +57,23 @@ def build_model(
     return BuiltModel(source=subset, modules=MappingProxyType(modules), device="meta")
 
 
-def count_component(spec: ComponentSpec, module: torch.nn.Module | None, *, layers: bool = False) -> ComponentCounts:
-    """Counts of one component; a component with no module (scheduler, tokenizer) counts zero."""
+def count_component(
+    spec: ComponentSpec,
+    module: torch.nn.Module | None,
+    *,
+    layers: bool = False,
+    taxonomy: Taxonomy | None = None,
+) -> ComponentCounts:
+    """Counts of one component with its layer-type views (and, with ``layers``, one record per module).
+
+    A component with no module (scheduler, tokenizer) counts zero.
+    """
+    from .taxonomy import classify
+
     if module is None:
         return ComponentCounts(name=spec.name, library=spec.library, class_name=spec.class_name, parameters=0)
     buffers = buffer_counts(module)
+    classification = classify(module, taxonomy, records=layers)
     counts = ComponentCounts(
         name=spec.name,
         library=spec.library,
@@ -66,14 +82,17 @@ def count_component(spec: ComponentSpec, module: torch.nn.Module | None, *, laye
         persistent_buffers=buffers.persistent,
         non_persistent_buffers=buffers.non_persistent,
         tied=tied_groups(module),
+        views=classification.views,
+        layers=classification.records,
     )
     return counts
 
 
-def count_model(built: BuiltModel, *, layers: bool = False) -> ModelReport:
+def count_model(built: BuiltModel, *, layers: bool = False, taxonomy: Taxonomy | None = None) -> ModelReport:
     """The report of a built model: one ``ComponentCounts`` per component, in pipeline order."""
     components = tuple(
-        count_component(spec, built.modules[spec.name], layers=layers) for spec in built.source.components
+        count_component(spec, built.modules[spec.name], layers=layers, taxonomy=taxonomy)
+        for spec in built.source.components
     )
     notes = built.source.notes
     if built.device == "meta":
@@ -93,8 +112,9 @@ def audit(
     components: Sequence[str] | None = None,
     layers: bool = False,
     progress: Progress | None = None,
+    taxonomy: Taxonomy | None = None,
 ) -> ModelReport:
     """Resolve, build on meta and count: the one call most users need."""
     source = resolve(model) if isinstance(model, str) else model
     built = build_model(source, components=components, progress=progress)
-    return count_model(built, layers=layers)
+    return count_model(built, layers=layers, taxonomy=taxonomy)

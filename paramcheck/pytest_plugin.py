@@ -294,7 +294,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     Not collecting them would make syrupy call their snapshot files unused (and delete them on --snapshot-update).
     """
     selected = set(_plan(config).options.selected())
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         case = _case_of(item)
         (drop if case is not None and case.model not in selected else keep).append(item)
@@ -333,7 +334,7 @@ class ModelCache:
     def device(self) -> str:
         """``--device`` resolved on first use; a one-line failure when it is not available."""
         if self._device is None:
-            from .load import resolve_device
+            from .devices import resolve_device
 
             try:
                 self._device = resolve_device(self.options.device)
@@ -378,16 +379,15 @@ class ModelCache:
         key = (case.model, case.component)
         if key not in self._loaded:
             from .load import load_component
-            from .model import count_component
 
             spec = self.source(case.model).component(case.component)
             if self.device == "meta":
                 pytest.skip(f"--device meta: {case.model} weights not loaded; its counts come from configs")
             try:
-                module = load_component(spec, device=self.device, dtype=self.options.dtype)
+                result, module = load_component(spec, device=self.device, dtype=self.options.dtype)
             except ParamcheckError as e:
                 pytest.fail(f"{case.model}: {e}", pytrace=False)
-            self._loaded[key] = count_component(spec, module)
+            self._loaded[key] = result.counts
             del module
         return self._loaded[key]
 
@@ -449,7 +449,8 @@ def _metadata(item: pytest.Item) -> Iterator[tuple[str, Any]]:
     yield "source", case.source
     yield "device", device
     yield "dtype", options.dtype if weights else None
-    yield "checked", dict(item.stash.get(CHECKED_KEY, {}))
+    checked: dict[str, Any] = item.stash.get(CHECKED_KEY, {})
+    yield "checked", dict(checked)
     yield "versions", library_versions()
     if not weights:
         yield "note", CONFIG_ONLY

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from .dtypes import megabytes
 from .results import ModelReport
 
-__all__ = ["compare_table", "component_table", "percent", "signed"]
+if TYPE_CHECKING:
+    from .load import LoadResult
+
+__all__ = ["compare_table", "component_table", "load_table", "percent", "signed"]
 
 
 def percent(part: int, whole: int) -> str:
@@ -80,4 +84,35 @@ def compare_table(reports: Sequence[ModelReport]) -> Table:
     table.add_section()
     totals = [r.parameters for r in reports]
     table.add_row("total", *(f"{t:,}" for t in totals), *(signed(t - totals[0]) for t in totals[1:]), style="bold")
+    return table
+
+
+def _mb(value: int) -> str:
+    return f"{value / 1e6:,.2f}"
+
+
+def load_table(model: str, expected: ModelReport, results: Sequence[LoadResult]) -> Table:
+    """Loaded against configured counts, and predicted against measured memory, per component."""
+    first = results[0] if results else None
+    where = f"{first.mode} on {first.device_map or first.device} in {first.dtype}" if first else ""
+    table = Table(title=f"{model} — {where}", title_justify="left")
+    for column in ("component", "parameters (config)", "parameters (loaded)", "match"):
+        table.add_column(column, justify="left" if column in {"component", "match"} else "right")
+    for column in ("predicted MB", "tensors MB", "CUDA allocated MB", "host RSS +MB", "seconds"):
+        table.add_column(column, justify="right")
+    for r in results:
+        config = expected.component(r.component)
+        configured = config.parameters if config is not None else 0
+        same = configured == r.counts.parameters and not r.mismatches
+        table.add_row(
+            r.component,
+            f"{configured:,}",
+            f"{r.counts.parameters:,}",
+            "yes" if same else "[red]NO[/red]",
+            _mb(r.predicted_bytes),
+            _mb(r.tensor_bytes),
+            _mb(r.cuda_allocated) if r.cuda else "-",
+            _mb(r.host_rss_growth),
+            f"{r.seconds:.2f}",
+        )
     return table

@@ -187,7 +187,7 @@ def _model_of(test_location: PyTestLocation) -> str:
     return model
 
 
-class ParamcheckSnapshotExtension(AbstractSyrupyExtension):
+class ParamcheckSnapshotExtension(AbstractSyrupyExtension):  # type: ignore[misc]  # syrupy is follow_imports=skip
     """One JSON file per model; entries sorted, values canonical JSON; diffs as counts that changed."""
 
     file_extension = "json"

@@ -120,8 +120,8 @@ def test_regression_gate_workflow(
 
     # 1. first run records the snapshots: one readable file per model, no __snapshots__ folders
     result = _run(suite, *both, "--snapshot-update")
-    # per model: 3 snapshot audits x 4 components, 2 of 3 invariants (no views yet) x 4, 4 weight loads
-    result.assert_outcomes(passed=2 * (12 + 8 + 4), skipped=2 * 4)
+    # per model: 3 snapshot audits x 4 components, 3 invariants x 4, 4 weight loads
+    result.assert_outcomes(passed=2 * (12 + 12 + 4))
     transformer = _count(tiny_modules["transformer"])
     assert _entries(suite, "tiny")["test_counts[tiny-transformer]"]["transformer"]["parameters"] == transformer
     assert sorted(p.name for p in (suite.path / "snapshots" / "test_snapshots").iterdir()) == [
@@ -142,21 +142,24 @@ def test_regression_gate_workflow(
     result = _run(suite, *new)
     block = _count(tiny_modules["transformer"].single_transformer_blocks[0])
     percent = f"{block / transformer * 100:+.4f}%"
-    result.assert_outcomes(failed=1, passed=2 * 24 - 4 - 1, skipped=8)  # v2 has no weights: no loads for tiny
+    # the counts and the layer-type table of tiny-transformer fail; v2 has no weights: no loads for tiny
+    result.assert_outcomes(failed=2, passed=2 * 28 - 4 - 2)
     result.stdout.fnmatch_lines(
         [
             "FAILED audits/test_snapshots.py::test_counts[[]tiny-transformer[]]*",
+            "FAILED audits/test_snapshots.py::test_layer_types[[]tiny-transformer[]]*",
         ]
     )
     diff_line = f"transformer.parameters: {transformer:,} -> {transformer + block:,} (+{block:,}, {percent})"
     assert diff_line in result.stdout.str()
-    assert "1 snapshot failed." in result.stdout.str()
+    assert "2 snapshots failed." in result.stdout.str()
+    result.stdout.fnmatch_lines(["*transformer.views.role.feed_forward: * -> * (+*, +*%)"])
 
     # 4. --snapshot-update accepts the change
     before_tiny2 = (suite.path / "snapshots" / "test_snapshots" / "tiny2.json").read_bytes()
     result = _run(suite, *new, "--snapshot-update")
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["*1 snapshot updated.*"])
+    result.stdout.fnmatch_lines(["*2 snapshots updated.*"])
     assert _entries(suite, "tiny")["test_counts[tiny-transformer]"]["transformer"]["parameters"] == transformer + block
 
     # 5. then it passes; -k selects by model and component ("tiny-transformer" is not in "tiny2-transformer")
@@ -165,7 +168,7 @@ def test_regression_gate_workflow(
     ran = [r.nodeid for r in result.reprec.getreports("pytest_runtest_logreport") if r.when == "setup"]
     assert len(ran) == 3 + 3  # snapshot and invariant audits; tiny is v2 now: configs only, no weights audit
     assert all("[tiny-transformer]" in nodeid for nodeid in ran)
-    result.assert_outcomes(passed=3 + 2, skipped=1)
+    result.assert_outcomes(passed=3 + 3)
 
     # 6. --models restricts, and --snapshot-update leaves the other models' files alone
     result = _run(suite, *new, "--models", "tiny", "--snapshot-update")

@@ -1,0 +1,515 @@
+"""Models straight from the Hugging Face Hub: configs and safetensors headers only, pinned to one commit.
+
+``hub_source("org/name@rev")`` resolves the revision to the commit the hub answers with, fetches ``model_index.json``
+and each component's ``config.json`` with ``hf_hub_download`` (so HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE and the
+standard cache apply) and reads each component's safetensors headers with huggingface_hub's own
+``parse_safetensors_file_metadata`` (HTTP range requests of the first 100 kB): the weight files are never downloaded.
+
+The headers are not part of huggingface_hub's cache, so after an online fetch they are kept, per commit, in a small
+JSON manifest under ``$HF_HOME/paramcheck/hub/``; with HF_HUB_OFFLINE=1 the configs come from the hub cache and the
+headers from that manifest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .checkpoint import TensorInfo
+from .errors import ConfigError, SourceError
+from .results import SourceInfo
+from .sources import CONFIG, MODEL_INDEX, ComponentSpec, ModelSource
+
+__all__ = ["HubModel", "HubWeights", "fetch_hub_model", "hub_source", "model_spec", "parse_hub_spec"]
+
+logger = logging.getLogger(__name__)
+
+REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
+WEIGHT_STEMS = ("diffusion_pytorch_model", "model")  # diffusers, transformers
+INDEX_SUFFIX = ".safetensors.index.json"
+MANIFEST_FORMAT = 1
+OFFLINE_HINT = "use a bundled id (paramcheck list) or a local folder, or run once with network access to fill the cache"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HubWeights:
+    """The safetensors headers of one component, read remotely: its files (shards in order) and their tensors."""
+
+    component: str
+    files: tuple[str, ...]
+    tensors: tuple[TensorInfo, ...]
+    index_total_size: int | None = None
+
+    @property
+    def parameters(self) -> int:
+        """Elements stored in the files (parameters and persistent buffers, each stored tensor once)."""
+        return sum(t.elements for t in self.tensors)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.end - t.begin for t in self.tensors)
+
+    def dtypes(self) -> tuple[tuple[str, int], ...]:
+        """(dtype, elements) pairs, most elements first."""
+        counts: dict[str, int] = {}
+        for t in self.tensors:
+            counts[t.dtype] = counts.get(t.dtype, 0) + t.elements
+        return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def note(self) -> str:
+        kind = f"{len(self.files)} shards" if len(self.files) > 1 else "1 file"
+        dtypes = ", ".join(name for name, _ in self.dtypes()) or "no tensors"
+        return (
+            f"{self.component}: safetensors headers ({kind}): {len(self.tensors):,} tensors, "
+            f"{self.parameters:,} elements ({dtypes})"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HubModel:
+    """A hub repository at one commit: the source to build and the headers of its safetensors weights."""
+
+    repo: str
+    requested: str | None
+    revision: str
+    source: ModelSource
+    weights: tuple[HubWeights, ...]
+    from_cache: bool
+
+    def weights_of(self, component: str) -> HubWeights | None:
+        return next((w for w in self.weights if w.component == component), None)
+
+
+def parse_hub_spec(spec: str) -> tuple[str, str | None]:
+    """``org/name[@revision]`` -> (repo, revision); a one-line ``SourceError`` when it is no repository id."""
+    repo, _, revision = spec.partition("@")
+    if not REPO_ID.fullmatch(repo) or repo.endswith((".", "-")) or ".." in repo:
+        raise SourceError(f"hub:{spec}: not a hub repository id; write hub:ORG/NAME or hub:ORG/NAME@REVISION")
+    if "@" in spec and not revision:
+        raise SourceError(f"hub:{spec}: empty revision after '@'; give a branch, tag or commit sha, or drop the '@'")
+    return repo, revision or None
+
+
+def model_spec(text: str, revision: str | None = None) -> str:
+    """What the CLI passes to ``resolve``: ``org/name`` that is neither bundled nor an existing path means the hub."""
+    from .registry import bundled_ids
+
+    if text.startswith("hub:"):
+        if revision is None:
+            return text
+        if "@" in text:
+            raise SourceError(f"{text}: names a revision and --revision {revision} too; give only one")
+        return f"{text}@{revision}"
+    is_local = text in bundled_ids() or Path(text).expanduser().exists()
+    if not is_local and REPO_ID.fullmatch(text.partition("@")[0]) and not text.startswith("."):
+        if revision is not None and "@" in text:
+            raise SourceError(f"{text}: names a revision and --revision {revision} too; give only one")
+        return f"hub:{text}" + (f"@{revision}" if revision else "")
+    if revision is not None:
+        raise SourceError(f"{text}: --revision applies to hub repositories only (ORG/NAME or hub:ORG/NAME)")
+    return text
+
+
+def hub_source(spec: str) -> ModelSource:
+    """``org/name[@revision]`` as a ``ModelSource``: configs in memory, revision pinned, header totals in the notes."""
+    repo, revision = parse_hub_spec(spec)
+    return fetch_hub_model(repo, revision).source
+
+
+def fetch_hub_model(repo: str, revision: str | None = None) -> HubModel:
+    """Configs and safetensors headers of ``repo`` at ``revision`` (default: the main branch); no weight data."""
+    from huggingface_hub import HfApi, constants
+
+    where = f"hub:{repo}" + (f"@{revision}" if revision else "")
+    api = HfApi()
+    offline = constants.is_offline_mode()
+    with _quiet_hub(), _translated(where, MODEL_INDEX):
+        sha = api.resolve_revision(repo, revision=revision, local_files_only=offline).resolved
+    pinned = f"hub:{repo}@{sha}"
+    listing = None if offline else _remote_listing(api, repo, sha, pinned)
+    manifest = _read_manifest(repo, sha) if listing is None else None
+    if listing is None:
+        listing = _manifest_listing(manifest) or _snapshot_listing(repo, sha)
+    components = _components(repo, sha, listing, pinned)
+    notes = [f"hub: {repo} at commit {sha}" + (f" (requested {revision!r})" if revision and revision != sha else "")]
+    weights: tuple[HubWeights, ...]
+    if listing.from_cache:
+        cached = _manifest_weights(manifest) if manifest is not None else None
+        if cached is None:
+            notes.append("hub: offline, configs from the huggingface_hub cache")
+            notes.append("hub: no safetensors headers cached for this commit; run once online to read them")
+        else:
+            notes.append("hub: offline, configs from the huggingface_hub cache, headers from paramcheck's cache")
+        weights = cached or ()
+    else:
+        found = [_remote_weights(api, repo, sha, spec, listing.files, pinned) for spec in components]
+        weights = tuple(w for w in found if w is not None)
+        _write_manifest(repo, sha, listing.files, weights)
+    for spec in components:
+        header = next((w for w in weights if w.component == spec.name), None)
+        if header is not None:
+            notes.append(header.note())
+        elif spec.config is not None and not listing.from_cache:
+            notes.append(f"{spec.name}: no safetensors weights in the repository; no header read")
+    source = ModelSource(
+        model=repo,
+        info=SourceInfo(kind="hub", location=repo, revision=sha, weights=False),
+        components=components,
+        notes=tuple(notes),
+    )
+    return HubModel(
+        repo=repo, requested=revision, revision=sha, source=source, weights=weights, from_cache=listing.from_cache
+    )
+
+
+# --- listing: which files the commit holds ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Listing:
+    files: tuple[str, ...]
+    from_cache: bool
+
+
+def _remote_listing(api: Any, repo: str, sha: str, where: str) -> _Listing | None:
+    """The commit's file list from the hub, or ``None`` when the hub cannot be reached (then the cache serves)."""
+    import httpx2
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    try:
+        with _quiet_hub(), _translated(where, "the file list"):
+            info = api.model_info(repo, revision=sha)
+    except SourceError as e:
+        if isinstance(e.__cause__, (httpx2.ConnectError, httpx2.ConnectTimeout, OfflineModeIsEnabled)):
+            return None
+        raise
+    files = tuple(sorted(s.rfilename for s in (info.siblings or ())))
+    return _Listing(files=files, from_cache=False)
+
+
+def _snapshot_listing(repo: str, sha: str) -> _Listing:
+    """Offline without a manifest: the files huggingface_hub's cache holds for the commit."""
+    from huggingface_hub import constants
+    from huggingface_hub.file_download import repo_folder_name
+
+    snapshot = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo, repo_type="model") / "snapshots" / sha
+    if not snapshot.is_dir():
+        raise SourceError(f"hub:{repo}@{sha}: offline and not in the cache; {OFFLINE_HINT}")
+    files = tuple(sorted(p.relative_to(snapshot).as_posix() for p in snapshot.rglob("*") if not p.is_dir()))
+    return _Listing(files=files, from_cache=True)
+
+
+# --- configs ---------------------------------------------------------------------------------------------------------
+
+
+def _download(repo: str, sha: str, filename: str, where: str) -> Path:
+    from huggingface_hub import hf_hub_download
+
+    with _quiet_hub(), _translated(where, filename):
+        return Path(hf_hub_download(repo, filename, revision=sha, tqdm_class=_silent_tqdm()))
+
+
+def _read_json(repo: str, sha: str, filename: str, where: str) -> dict[str, Any]:
+    path = _download(repo, sha, filename, where)
+    location = f"hf://{repo}@{sha}/{filename}"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(
+            f"{location}: not valid JSON ({e}); the hub served a broken file: remove it from the cache and retry"
+        ) from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{location}: expected a JSON object, found {type(data).__name__}")
+    return data
+
+
+def _components(repo: str, sha: str, listing: _Listing, where: str) -> tuple[ComponentSpec, ...]:
+    files = set(listing.files)
+    if MODEL_INDEX not in files and CONFIG in files:
+        return (_single_model(repo, sha, where),)
+    if MODEL_INDEX not in files and not listing.from_cache:
+        raise SourceError(f"{where}: holds neither {MODEL_INDEX} nor {CONFIG}; is it a diffusers or transformers repo?")
+    index = _read_json(repo, sha, MODEL_INDEX, where)
+    specs: list[ComponentSpec] = []
+    for name, value in index.items():
+        if name.startswith("_") or not isinstance(value, list):
+            continue
+        if len(value) != 2 or not all(v is None or isinstance(v, str) for v in value):
+            raise ConfigError(f"hf://{repo}@{sha}/{MODEL_INDEX}: component {name!r} must be [library, class]")
+        library, class_name = value
+        filename = f"{name}/{CONFIG}"
+        config = _read_json(repo, sha, filename, where) if class_name is not None and filename in files else None
+        specs.append(
+            ComponentSpec(
+                name=name,
+                library=library,
+                class_name=class_name,
+                config=config,
+                config_file=f"hf://{repo}@{sha}/{filename}" if config is not None else None,
+            )
+        )
+    if not specs:
+        raise ConfigError(f"hf://{repo}@{sha}/{MODEL_INDEX}: lists no components; is it a diffusers model_index.json?")
+    return tuple(specs)
+
+
+def _single_model(repo: str, sha: str, where: str) -> ComponentSpec:
+    config = _read_json(repo, sha, CONFIG, where)
+    location = f"hf://{repo}@{sha}/{CONFIG}"
+    if "_class_name" in config:
+        library, class_name = "diffusers", config["_class_name"]
+    elif config.get("architectures"):
+        library, class_name = "transformers", config["architectures"][0]
+    else:
+        raise ConfigError(f"{location}: names no model class (no '_class_name' nor 'architectures')")
+    if not isinstance(class_name, str):
+        raise ConfigError(f"{location}: the model class must be a string, found {class_name!r}")
+    return ComponentSpec(name="model", library=library, class_name=class_name, config=config, config_file=location)
+
+
+# --- safetensors headers ---------------------------------------------------------------------------------------------
+
+
+def _weight_files(folder: str, files: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
+    """(index file or None, safetensors files) of one component folder ("" for the repo root)."""
+    present = set(files)
+    for stem in WEIGHT_STEMS:
+        index = f"{folder}{stem}{INDEX_SUFFIX}"
+        if index in present:
+            return index, ()
+        single = f"{folder}{stem}.safetensors"
+        if single in present:
+            return None, (single,)
+    return None, ()
+
+
+def _remote_weights(
+    api: Any, repo: str, sha: str, spec: ComponentSpec, files: tuple[str, ...], where: str
+) -> HubWeights | None:
+    if spec.config is None:
+        return None
+    folder = "" if spec.name == "model" and MODEL_INDEX not in files else f"{spec.name}/"
+    index_file, shards = _weight_files(folder, files)
+    total_size = None
+    if index_file is not None:
+        index = _read_json(repo, sha, index_file, where)
+        weight_map = index.get("weight_map")
+        if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+            raise ConfigError(f"hf://{repo}@{sha}/{index_file}: no 'weight_map' of tensor -> shard file")
+        shards = tuple(sorted({folder + v for v in weight_map.values()}))
+        size = (index.get("metadata") or {}).get("total_size")
+        total_size = int(size) if isinstance(size, int | float) else None
+    if not shards:
+        return None
+    tensors: list[TensorInfo] = []
+    for shard in shards:
+        with _quiet_hub(), _translated(where, shard):
+            header = api.parse_safetensors_file_metadata(repo, shard, revision=sha)
+        tensors.extend(_tensors(header.tensors, f"hf://{repo}@{sha}/{shard}"))
+    return HubWeights(component=spec.name, files=shards, tensors=tuple(tensors), index_total_size=total_size)
+
+
+def _tensors(infos: Mapping[str, Any], location: str) -> list[TensorInfo]:
+    out = []
+    for name, info in infos.items():
+        try:
+            shape = tuple(int(d) for d in info.shape)
+            begin, end = (int(x) for x in info.data_offsets)
+        except (TypeError, ValueError) as e:
+            raise SourceError(f"{location}: malformed safetensors header entry {name!r}; the file may be broken") from e
+        out.append(TensorInfo(name=name, dtype=str(info.dtype), shape=shape, begin=begin, end=end))
+    return out
+
+
+# --- paramcheck's header cache (the manifest) ------------------------------------------------------------------------
+
+
+def _manifest_path(repo: str, sha: str) -> Path:
+    from huggingface_hub import constants
+    from huggingface_hub.file_download import repo_folder_name
+
+    folder = str(repo_folder_name(repo_id=repo, repo_type="model"))
+    return Path(constants.HF_HOME) / "paramcheck" / "hub" / folder / f"{sha}.json"
+
+
+def _write_manifest(repo: str, sha: str, files: tuple[str, ...], weights: tuple[HubWeights, ...]) -> None:
+    data = {
+        "format": MANIFEST_FORMAT,
+        "repo": repo,
+        "revision": sha,
+        "files": list(files),
+        "weights": [
+            {
+                "component": w.component,
+                "files": list(w.files),
+                "index_total_size": w.index_total_size,
+                "tensors": [[t.name, t.dtype, list(t.shape), t.begin, t.end] for t in w.tensors],
+            }
+            for w in weights
+        ],
+    }
+    path = _manifest_path(repo, sha)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as f:
+            json.dump(data, f)
+        os.replace(f.name, path)
+    except OSError as e:  # a read-only cache costs only the offline headers
+        logger.warning("cannot cache the safetensors headers of %s@%s in %s: %s", repo, sha, path, e)
+
+
+def _read_manifest(repo: str, sha: str) -> dict[str, Any] | None:
+    path = _manifest_path(repo, sha)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        logger.warning("ignoring the unreadable header cache %s: %s", path, e)
+        return None
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT or data.get("revision") != sha:
+        return None
+    return data
+
+
+def _manifest_listing(manifest: Mapping[str, Any] | None) -> _Listing | None:
+    if manifest is None or not isinstance(manifest.get("files"), list):
+        return None
+    return _Listing(files=tuple(str(f) for f in manifest["files"]), from_cache=True)
+
+
+def _manifest_weights(manifest: Mapping[str, Any]) -> tuple[HubWeights, ...] | None:
+    try:
+        return tuple(
+            HubWeights(
+                component=w["component"],
+                files=tuple(w["files"]),
+                index_total_size=w["index_total_size"],
+                tensors=tuple(
+                    TensorInfo(name=n, dtype=d, shape=tuple(s), begin=b, end=e) for n, d, s, b, e in w["tensors"]
+                ),
+            )
+            for w in manifest["weights"]
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+# --- the boundary: huggingface_hub's exceptions -> one line ----------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _quiet_hub() -> Iterator[None]:
+    """huggingface_hub logs a warning before falling back on its cache; the result's notes say so instead."""
+    hub_logger = logging.getLogger("huggingface_hub")
+    level = hub_logger.level
+    hub_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        hub_logger.setLevel(level)
+
+
+def _silent_tqdm() -> Any:
+    from huggingface_hub.utils import tqdm
+
+    class Silent(tqdm):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    return Silent
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+@contextlib.contextmanager
+def _translated(where: str, what: str) -> Iterator[None]:
+    """Turn huggingface_hub's and httpx's exceptions into one ``SourceError`` line naming the repo and the file."""
+    try:
+        yield
+    except (SourceError, ConfigError):
+        raise
+    except Exception as e:
+        message = _message(e, where, what)
+        if message is None:
+            raise
+        raise SourceError(message) from e
+
+
+def _message(e: Exception, where: str, what: str) -> str | None:
+    import httpx2
+    from huggingface_hub import constants
+    from huggingface_hub.errors import (
+        FileMetadataError,
+        GatedRepoError,
+        HfHubHTTPError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+        RevisionResolutionError,
+        SafetensorsParsingError,
+    )
+
+    status = e.response.status_code if isinstance(e, HfHubHTTPError) and e.response is not None else None
+    if isinstance(e, GatedRepoError):
+        return (
+            f"{where}: gated repository (HTTP {status}); accept its conditions on the hub, "
+            "then set HF_TOKEN to a token of that account"
+        )
+    if isinstance(e, RepositoryNotFoundError):
+        if status == 401:
+            return (
+                f"{where}: not found or private (HTTP 401); check the id, or set HF_TOKEN to a token that can read it"
+            )
+        return f"{where}: repository not found (HTTP {status}); check the id (ORG/NAME) on the hub"
+    if isinstance(e, RevisionNotFoundError):
+        return f"{where}: revision not found on the hub; give a branch, tag or full commit sha of this repository"
+    if isinstance(e, RemoteEntryNotFoundError):
+        return f"{where}: {what} not found (HTTP 404); is this a diffusers or transformers repository?"
+    if isinstance(e, HfHubHTTPError):
+        if status in (401, 403):
+            return f"{where}: access denied to {what} (HTTP {status}); check HF_TOKEN and the repository's access"
+        return f"{where}: the hub answered HTTP {status} for {what}; retry later, or check HF_ENDPOINT"
+    if isinstance(e, SafetensorsParsingError):
+        return f"{where}: {what}: malformed safetensors header; the file on the hub may be broken"
+    if isinstance(e, HFValidationError):
+        return f"{where}: not a valid repository id or revision ({str(e).splitlines()[0]})"
+    chain = list(_chain(e))
+    if any(isinstance(c, FileMetadataError) for c in chain):
+        return (
+            f"{where}: {constants.ENDPOINT} does not answer like a Hugging Face Hub (no X-Repo-Commit or ETag); "
+            "check HF_ENDPOINT"
+        )
+    if any(isinstance(c, (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.ReadTimeout)) for c in chain) or (
+        isinstance(e, OSError) and "Consistency check failed" in str(e)
+    ):
+        return f"{where}: the hub's response for {what} was interrupted; retry"
+    if isinstance(e, (RevisionResolutionError, LocalEntryNotFoundError, OfflineModeIsEnabled)) or any(
+        isinstance(c, (httpx2.ConnectError, httpx2.ConnectTimeout)) for c in chain
+    ):
+        reason = "offline (HF_HUB_OFFLINE=1)" if constants.is_offline_mode() else f"{constants.ENDPOINT} unreachable"
+        return f"{where}: {reason} and {what} is not in the cache; {OFFLINE_HINT}"
+    if isinstance(e, httpx2.HTTPError):
+        return f"{where}: network error while fetching {what} ({type(e).__name__}); retry"
+    if isinstance(e, ValueError) and "JSON" in type(e).__name__ + str(e):
+        return f"{where}: malformed response from the hub for {what}; retry, or check HF_ENDPOINT"
+    return None

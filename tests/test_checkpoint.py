@@ -1,0 +1,395 @@
+"""Checkpoint audits from safetensors headers: counts, the architecture check, quantized formats, malformed files.
+
+Expected numbers come from hand calculation written here, from safetensors' own reader, or from the saved model.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from paramcheck.checkpoint import read_checkpoint, read_header
+from paramcheck.cli import main
+from paramcheck.conformance import CheckReport, check_checkpoint
+from paramcheck.errors import CheckpointError
+from tests.tiny import TINY_FLUX_TRANSFORMER, save_pipeline
+
+# ---------------------------------------------------------------------------------------------------------- helpers
+
+
+def write_raw(path: Path, header: dict[str, Any], data_bytes: int, *, length: int | None = None) -> Path:
+    """A safetensors file written byte by byte: ``<u64 length><header JSON><data_bytes zero bytes>``."""
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw) if length is None else length) + raw + b"\0" * data_bytes)
+    return path
+
+
+def transformer_state(tiny_modules: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone().contiguous() for k, v in tiny_modules["transformer"].state_dict().items()}
+
+
+def write_transformer(folder: Path, state: dict[str, torch.Tensor]) -> Path:
+    """A diffusers model folder: the tiny transformer's config.json and ``state`` as its weights."""
+    folder.mkdir(parents=True)
+    config = {"_class_name": "FluxTransformer2DModel", **TINY_FLUX_TRANSFORMER}
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    save_file(state, str(folder / "diffusion_pytorch_model.safetensors"))
+    return folder
+
+
+def header_elements(files: list[Path]) -> tuple[int, int]:
+    """(tensors, elements) read by safetensors' own reader: a second method, outside the code under test."""
+    tensors = elements = 0
+    for path in files:
+        with safe_open(path, framework="pt") as f:
+            for key in f.keys():  # noqa: SIM118 - safe_open has no __iter__
+                tensors += 1
+                n = 1
+                for dim in f.get_slice(key).get_shape():
+                    n *= dim
+                elements += n
+    return tensors, elements
+
+
+@pytest.fixture(scope="session")
+def sharded_pipeline(tmp_path_factory: pytest.TempPathFactory, tiny_modules: dict[str, torch.nn.Module]) -> Path:
+    return save_pipeline(tmp_path_factory.mktemp("sharded") / "tiny-flux", tiny_modules, max_shard_size="20KB")
+
+
+# ------------------------------------------------------------------------------------------------ hand-made header
+
+
+def test_hand_made_header_counts(tmp_path: Path) -> None:
+    header = {
+        "__metadata__": {"format": "pt"},
+        "a": {"dtype": "F32", "shape": [3, 4], "data_offsets": [0, 48]},  # 12 elements * 4 bytes = 48
+        "b": {"dtype": "BF16", "shape": [5], "data_offsets": [48, 58]},  # 5 * 2 = 10
+        "c": {"dtype": "F32", "shape": [], "data_offsets": [58, 62]},  # a scalar: 1 element, 4 bytes
+        "d": {"dtype": "F8_E4M3", "shape": [2, 2], "data_offsets": [62, 66]},  # 4 * 1 = 4
+        "e": {"dtype": "F4", "shape": [6], "data_offsets": [66, 69]},  # 6 * 4 bits = 3 bytes
+    }
+    path = write_raw(tmp_path / "hand.safetensors", header, 69)
+    report, _ = read_checkpoint(path)
+    (c,) = report.components
+    assert (c.tensors, c.elements, c.bytes, c.parameters) == (5, 12 + 5 + 1 + 4 + 6, 48 + 10 + 4 + 4 + 3, 28)
+    rows = {d.dtype: (d.tensors, d.elements, d.bytes) for d in c.dtypes}
+    assert rows == {"F32": (2, 13, 52), "BF16": (1, 5, 10), "F8_E4M3": (1, 4, 4), "F4": (1, 6, 3)}
+    assert c.quantization == "f4+fp8"
+    assert dict(read_header(path).metadata) == {"format": "pt"}
+
+
+def test_header_agrees_with_safetensors_reader(tiny_pipeline: Path, sharded_pipeline: Path) -> None:
+    for folder in (tiny_pipeline, sharded_pipeline):
+        report, _ = read_checkpoint(folder)
+        assert [c.name for c in report.components] == ["text_encoder", "text_encoder_2", "transformer", "vae"]
+        for c in report.components:
+            files = sorted((folder / c.name).glob("*.safetensors"))
+            assert (c.tensors, c.elements) == header_elements(files)
+            assert c.bytes == 4 * c.elements  # save_pretrained wrote float32
+            assert len(c.files) == len(files)
+    transformer = read_checkpoint(sharded_pipeline)[0].component("transformer")
+    assert transformer is not None
+    assert len(transformer.files) > 1  # max_shard_size="20KB" did shard it
+
+
+# ------------------------------------------------------------------------------------------ the architecture check
+
+
+@pytest.mark.parametrize("which", ["single", "sharded"])
+def test_saved_pipeline_matches_its_architecture(
+    which: str, tiny_pipeline: Path, sharded_pipeline: Path, tiny_modules: dict[str, torch.nn.Module]
+) -> None:
+    check = check_checkpoint(tiny_pipeline if which == "single" else sharded_pipeline)
+    assert check.ok
+    for c in check.components:
+        assert (c.layout, c.missing, c.unexpected, c.shapes, c.dtypes) == ("matching", (), (), (), ())
+        module = tiny_modules[c.name]
+        # the saved model's own count: distinct parameters + persistent buffers
+        stored = sum(p.numel() for p in module.parameters()) + sum(
+            b.numel() for n, b in module.named_buffers() if n in module.state_dict()
+        )
+        assert c.architecture_parameters == c.checkpoint_parameters == stored
+    t5 = check.component("text_encoder_2")
+    assert t5 is not None
+    # T5 ties encoder.embed_tokens.weight to shared.weight; save_pretrained stores the tensor once
+    assert (t5.expected_tensors, t5.found_tensors) == (20, 19)
+
+
+def test_tied_weight_dropped_entirely_is_missing(tmp_path: Path, tiny_pipeline: Path) -> None:
+    folder = tmp_path / "t5"
+    shutil.copytree(tiny_pipeline / "text_encoder_2", folder)
+    path = folder / "model.safetensors"
+    with safe_open(path, framework="pt") as f:
+        state = {k: f.get_tensor(k) for k in f.keys() if k != "shared.weight"}  # noqa: SIM118
+    save_file(state, str(path), metadata={"format": "pt"})
+    (c,) = check_checkpoint(folder).components
+    assert c.missing == ("encoder.embed_tokens.weight", "shared.weight")
+
+
+def broken(state: dict[str, torch.Tensor], how: str) -> dict[str, torch.Tensor]:
+    state = dict(state)
+    if how in ("renamed", "all"):
+        state["transformer_blocks.0.attn.to_query.weight"] = state.pop("transformer_blocks.0.attn.to_q.weight")
+    if how in ("dropped", "all"):
+        state = {k: v for k, v in state.items() if not k.startswith("single_transformer_blocks.0.")}
+    if how in ("transposed", "all"):
+        state["proj_out.weight"] = state["proj_out.weight"].t().contiguous()
+    return state
+
+
+def test_broken_conversion_renamed_key(tmp_path: Path, tiny_modules: dict[str, torch.nn.Module]) -> None:
+    folder = write_transformer(tmp_path / "t", broken(transformer_state(tiny_modules), "renamed"))
+    (c,) = check_checkpoint(folder).components
+    assert c.missing == ("transformer_blocks.0.attn.to_q.weight",)
+    assert c.unexpected == ("transformer_blocks.0.attn.to_query.weight",)
+    assert (c.shapes, c.ok) == ((), False)
+
+
+def test_broken_conversion_dropped_block(tmp_path: Path, tiny_modules: dict[str, torch.nn.Module]) -> None:
+    state = transformer_state(tiny_modules)
+    dropped = {k: v for k, v in state.items() if k.startswith("single_transformer_blocks.0.")}
+    folder = write_transformer(tmp_path / "t", broken(state, "dropped"))
+    (c,) = check_checkpoint(folder).components
+    assert c.missing == tuple(sorted(dropped))
+    assert c.unexpected == ()
+    assert c.architecture_parameters - c.checkpoint_parameters == sum(v.numel() for v in dropped.values())
+
+
+def test_broken_conversion_transposed_shape(tmp_path: Path, tiny_modules: dict[str, torch.nn.Module]) -> None:
+    folder = write_transformer(tmp_path / "t", broken(transformer_state(tiny_modules), "transposed"))
+    (c,) = check_checkpoint(folder).components
+    (shape,) = c.shapes
+    # proj_out: Linear(inner_dim = 2 heads * 16 = 32, patch_size**2 * out_channels = 4) -> weight [4, 32]
+    assert (shape.name, shape.expected, shape.found) == ("proj_out.weight", (4, 32), (32, 4))
+    assert (c.missing, c.unexpected, c.architecture_parameters) == ((), (), c.checkpoint_parameters)
+
+
+def test_cli_exit_codes(
+    tmp_path: Path, tiny_modules: dict[str, torch.nn.Module], tiny_pipeline: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", str(tiny_pipeline)]) == 0
+    assert "OK: the checkpoint matches" in capsys.readouterr().out
+    folder = write_transformer(tmp_path / "t", broken(transformer_state(tiny_modules), "all"))
+    assert main(["check", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert "model: unexpected transformer_blocks.0.attn.to_query.weight" in out
+    # a dropped single block: norm.linear, proj_mlp, proj_out, to_q/k/v (weight + bias each) + norm_q, norm_k = 14
+    assert "model: missing single_transformer_blocks.0.* (14 tensors)" in out
+    assert "model: shape proj_out.weight: expected [4, 32], found [32, 4]" in out
+    assert "MISMATCH" in out
+    assert main(["check", str(folder), "--json", "-o", str(tmp_path / "c.json")]) == 1
+    data = json.loads((tmp_path / "c.json").read_text())
+    assert CheckReport.from_dict(data["check"]).to_dict() == data["check"]  # lossless round trip
+    assert data["check"]["ok"] is False
+
+
+def test_lone_file_against_a_model(tmp_path: Path, tiny_pipeline: Path) -> None:
+    lone = tmp_path / "flux.safetensors"
+    shutil.copy(tiny_pipeline / "transformer" / "diffusion_pytorch_model.safetensors", lone)
+    (c,) = check_checkpoint(lone).components
+    assert c.layout == "unchecked"
+    (c,) = check_checkpoint(lone, against=f"{tiny_pipeline}:transformer").components
+    assert (c.layout, c.ok, c.class_name) == ("matching", True, "FluxTransformer2DModel")
+
+
+# ------------------------------------------------------------------------------------------------ other key layouts
+
+
+def original_flux_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The tiny transformer under the original FLUX release's names, q/k/v fused as in ``img_attn.qkv``."""
+    out: dict[str, torch.Tensor] = {}
+    rename = {"attn.to_": "img_attn.", "attn.add_": "txt_attn.", "transformer_blocks.": "double_blocks."}
+    for key, value in state.items():
+        new = key
+        for old, repl in rename.items():
+            new = new.replace(old, repl)
+        out[new] = value
+    for i in range(TINY_FLUX_TRANSFORMER["num_layers"]):
+        for kind in ("weight", "bias"):
+            parts = [out.pop(f"double_blocks.{i}.img_attn.{p}.{kind}") for p in "qkv"]
+            out[f"double_blocks.{i}.img_attn.qkv.{kind}"] = torch.cat(parts)
+    return {k.replace("single_double_blocks.", "single_blocks."): v for k, v in out.items()}
+
+
+def test_other_layout_compared_by_totals(tmp_path: Path, tiny_modules: dict[str, torch.nn.Module]) -> None:
+    state = original_flux_layout(transformer_state(tiny_modules))
+    assert "double_blocks.0.img_attn.qkv.weight" in state
+    lone = tmp_path / "flux1-tiny.safetensors"
+    save_file(state, str(lone))
+    arch = write_transformer(tmp_path / "arch", transformer_state(tiny_modules))
+    (c,) = check_checkpoint(lone, against=str(arch)).components
+    assert (c.layout, c.ok) == ("other", True)
+    assert c.checkpoint_parameters == c.architecture_parameters == sum(v.numel() for v in state.values())
+    short = {k: v for k, v in state.items() if not k.startswith("single_blocks.0.")}
+    save_file(short, str(lone))
+    (c,) = check_checkpoint(lone, against=str(arch)).components
+    assert (c.layout, c.ok) == ("other", False)
+    dropped = sum(v.numel() for k, v in state.items() if k.startswith("single_blocks.0."))
+    assert c.architecture_parameters - c.checkpoint_parameters == dropped
+
+
+# ------------------------------------------------------------------------------------------------ quantized formats
+
+
+def test_quantized_header_counts_by_hand(tmp_path: Path) -> None:
+    u8, i8, i32, f32 = torch.uint8, torch.int8, torch.int32, torch.float32
+    state = {
+        # fp8 with scales: 8*16 = 128 values, scalars are auxiliary
+        "a.weight": torch.zeros(8, 16).to(torch.float8_e4m3fn),
+        "a.weight_scale": torch.zeros((), dtype=f32),
+        "a.input_scale": torch.zeros((), dtype=f32),
+        # bitsandbytes 4-bit: 10*15 = 150 values in 75 bytes, shape [75, 1]
+        "b.weight": torch.zeros(75, 1, dtype=u8),
+        "b.weight.absmax": torch.zeros(3, dtype=f32),
+        "b.weight.quant_map": torch.zeros(16, dtype=f32),
+        "b.weight.quant_state.bitsandbytes__nf4": torch.zeros(40, dtype=u8),
+        "b.bias": torch.zeros(10, dtype=f32),
+        # bitsandbytes int8: 4*4 = 16 values, SCB row scales auxiliary
+        "c.weight": torch.zeros(4, 4, dtype=i8),
+        "c.SCB": torch.zeros(4, dtype=f32),
+        # GPTQ 4-bit: qweight [in/8 = 4, out = 6] int32 -> 32*6 = 192 values
+        "d.qweight": torch.zeros(4, 6, dtype=i32),
+        "d.qzeros": torch.zeros(1, 1, dtype=i32),
+        "d.scales": torch.zeros(1, 6, dtype=torch.float16),
+        "d.g_idx": torch.zeros(32, dtype=i32),
+    }
+    path = tmp_path / "q.safetensors"
+    save_file(state, str(path))
+    (c,) = read_checkpoint(path)[0].components
+    assert c.parameters == 128 + 150 + 10 + 16 + 192
+    assert c.auxiliary_tensors == 2 + 3 + 1 + 3
+    # bytes: scales 4+4; absmax 12, quant_map 64, quant_state 40; SCB 16; qzeros 4, scales 12, g_idx 128
+    assert c.auxiliary_bytes == 8 + 12 + 64 + 40 + 16 + 4 + 12 + 128
+    assert c.bytes == 128 + 8 + 75 + 12 + 64 + 40 + 40 + 16 + 16 + 96 + 4 + 12 + 128
+    assert c.quantization == "bnb-4bit+bnb-int8+fp8-scaled+gptq+int8"
+    roles = c.infos
+    assert (roles["d.qweight"].logical, roles["d.qweight"].parameters) == ("d.weight", 192)
+
+
+def test_quantized_checkpoints_match_the_architecture(tmp_path: Path, tiny_modules: dict[str, torch.nn.Module]) -> None:
+    state = transformer_state(tiny_modules)
+    fp8: dict[str, torch.Tensor] = {}
+    nf4: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if key.endswith(".weight") and value.dim() == 2:
+            fp8[key] = value.to(torch.float8_e4m3fn)
+            fp8[key.removesuffix("weight") + "weight_scale"] = torch.ones(())
+            nf4[key] = torch.zeros((value.numel() + 1) // 2, 1, dtype=torch.uint8)
+            nf4[key + ".absmax"] = torch.ones(max(1, value.numel() // 64))
+        else:
+            fp8[key] = nf4[key] = value
+    total = sum(v.numel() for v in state.values())
+    for name, quantized, scheme in (("fp8", fp8, "fp8-scaled"), ("nf4", nf4, "bnb-4bit")):
+        (c,) = check_checkpoint(write_transformer(tmp_path / name, quantized)).components
+        assert (c.ok, c.shapes, c.dtypes, c.checkpoint_parameters) == (True, (), (), total), name
+        stored = read_checkpoint(tmp_path / name)[0].components[0]
+        assert stored.quantization == scheme
+
+
+# ------------------------------------------------------------------------------------------------- malformed files
+
+GOOD = {"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}
+
+
+def malformed(case: str, folder: Path) -> tuple[Path, str]:
+    """A broken checkpoint and (a regex of) what its one-line error must say."""
+    p = folder / f"{case}.safetensors"
+    if case == "truncated":
+        p.write_bytes(b"\x10\0\0")
+        return p, "truncated: 3 bytes"
+    if case == "header-longer-than-file":
+        return write_raw(p, GOOD, 8, length=10_000), "header longer than the file"
+    if case == "not-json":
+        raw = b"this is not json"
+        p.write_bytes(struct.pack("<Q", len(raw)) + raw)
+        return p, "header is not JSON"
+    if case == "json-array":
+        raw = b"[1, 2]"
+        p.write_bytes(struct.pack("<Q", len(raw)) + raw)
+        return p, "a JSON list, expected an object"
+    if case == "not-a-header":
+        return write_raw(p, {"model_type": "flux"}, 0), "entry 'model_type' lacks dtype/shape/data_offsets"
+    if case == "bad-dtype":
+        return write_raw(p, {"x": {"dtype": "F12", "shape": [2], "data_offsets": [0, 8]}}, 8), "unknown dtype 'F12'"
+    if case == "shape-offset-mismatch":
+        bad = {"x": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}
+        return write_raw(p, bad, 8), r"shape \[3\] of F32 needs 12 bytes but its offsets span 8"
+    if case == "overlapping":
+        bad = {
+            "x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+            "y": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]},
+        }
+        return write_raw(p, bad, 12), "overlapping offsets: 'y'"
+    if case == "past-the-end":
+        return write_raw(p, GOOD, 4), "'x' runs past the end"
+    if case == "trailing-bytes":
+        return write_raw(p, GOOD, 12), "4 bytes after the last tensor"
+    if case == "missing-shard":
+        write_raw(folder / "model-00001-of-00002.safetensors", GOOD, 8)
+        index = folder / "model.safetensors.index.json"
+        weight_map = {"x": "model-00001-of-00002.safetensors", "y": "model-00002-of-00002.safetensors"}
+        index.write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+        return index, "names shard 'model-00002-of-00002.safetensors', which is missing"
+    raise AssertionError(case)
+
+
+MALFORMED = sorted(
+    [
+        "truncated",
+        "header-longer-than-file",
+        "not-json",
+        "json-array",
+        "not-a-header",
+        "bad-dtype",
+        "shape-offset-mismatch",
+        "overlapping",
+        "past-the-end",
+        "trailing-bytes",
+        "missing-shard",
+    ]
+)
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_malformed_file_is_one_line_error_naming_it(case: str, tmp_path: Path) -> None:
+    path, message = malformed(case, tmp_path)
+    with pytest.raises(CheckpointError, match=message) as info:
+        read_checkpoint(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}: ")
+    assert "\n" not in text
+
+
+def test_malformed_file_exits_2_without_traceback(tmp_path: Path) -> None:
+    path, _ = malformed("overlapping", tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "paramcheck", "check", str(path)], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"paramcheck: error: {path}: overlapping offsets")
+    assert proc.stderr.count("\n") == 1
+    assert "Traceback" not in proc.stderr
+
+
+def test_layer_type_views_only_where_every_parameter_is_stored(
+    tmp_path: Path, tiny_pipeline: Path, tiny_modules: dict[str, torch.nn.Module]
+) -> None:
+    from paramcheck.conformance import taxonomy_views
+
+    check = check_checkpoint(tiny_pipeline, views=taxonomy_views)
+    for c in check.components:
+        parameters = sum(p.numel() for p in tiny_modules[c.name].parameters())  # the saved model's own count
+        assert [(v.view, v.parameters) for v in c.views] == [(v, parameters) for v in ("leaf", "role", "container")]
+    folder = write_transformer(tmp_path / "t", broken(transformer_state(tiny_modules), "dropped"))
+    (c,) = check_checkpoint(folder, views=taxonomy_views).components
+    assert c.views == ()

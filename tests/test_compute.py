@@ -1,0 +1,346 @@
+"""FLOPs, memory advice, latency estimate, plots and the HTML report, against hand calculations."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from paramcheck.analysis import Analysis, analyse
+from paramcheck.cli import main
+from paramcheck.flops import FlopReport, ForwardCount, OpCount
+from paramcheck.latency import GPU, LatencyReport, forward_latency, latency_report
+from paramcheck.memory import FORMATS, GIB, ComponentMemory, MemoryReport
+from paramcheck.plot import layer_type_rows, write_plot
+from paramcheck.probe import probe_forward
+from paramcheck.recipes import DEFAULTS
+from paramcheck.results import CategoryCount, ComponentCounts, LayerView, ModelReport, SourceInfo
+
+FMT = {f.name: f for f in FORMATS}
+
+
+def _meta(*shape: int) -> torch.Tensor:
+    return torch.empty(*shape, device="meta")
+
+
+def _by_category(result: object) -> dict[str, int]:
+    from paramcheck.flops import op_category
+
+    totals: dict[str, int] = {}
+    for r in result.ops:  # type: ignore[attr-defined]
+        totals[op_category(r.op)] = totals.get(op_category(r.op), 0) + r.calls * r.flops
+    return totals
+
+
+def test_linear_flops_by_hand() -> None:
+    linear = torch.nn.Linear(64, 32, device="meta")
+    result = probe_forward(lambda: linear(_meta(2, 10, 64)))
+    # 2*10 rows, each 64*32 multiply-adds, 2 FLOPs each
+    assert result.flops == 2 * (2 * 10 * 64 * 32) == 81_920
+    assert _by_category(result) == {"linear": 81_920}
+
+
+def test_conv2d_flops_by_hand() -> None:
+    conv = torch.nn.Conv2d(3, 8, kernel_size=3, padding=1, device="meta")
+    result = probe_forward(lambda: conv(_meta(1, 3, 16, 16)))
+    # 8*16*16 outputs, each 3*3*3 multiply-adds
+    assert result.flops == 2 * (8 * 16 * 16 * 3 * 3 * 3) == 110_592
+    assert _by_category(result) == {"conv": 110_592}
+
+
+class TinyAttention(torch.nn.Module):
+    def __init__(self, dim: int = 16, heads: int = 2) -> None:
+        super().__init__()
+        self.heads = heads
+        self.q = torch.nn.Linear(dim, dim, bias=False)
+        self.k = torch.nn.Linear(dim, dim, bias=False)
+        self.v = torch.nn.Linear(dim, dim, bias=False)
+        self.out = torch.nn.Linear(dim, dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, s, d = x.shape
+        q, k, v = (p(x).view(b, s, self.heads, d // self.heads).transpose(1, 2) for p in (self.q, self.k, self.v))
+        a = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+        return self.out(a.transpose(1, 2).reshape(b, s, d))
+
+
+def test_tiny_attention_block_flops_by_hand() -> None:
+    block = TinyAttention().to("meta")
+    result = probe_forward(lambda: block(_meta(1, 10, 16)))
+    linear = 4 * (10 * 16 * 16)  # q, k, v, out: 10 tokens × 16 × 16 MACs each
+    attention = 2 * (2 * 10 * 10 * 8)  # QKᵀ and AV: 2 heads × 10 × 10 × 8 MACs each
+    assert result.flops == 2 * (linear + attention) == 26_880
+    assert _by_category(result) == {"linear": 2 * linear, "attention": 2 * attention}
+
+
+def test_meta_count_equals_a_real_cpu_forward(tiny_modules: dict[str, torch.nn.Module]) -> None:
+    """Second method: FlopCounterMode over the real tiny transformer on the CPU, no probe, no rerouting.
+
+    The math backend is forced because PyTorch's counter has no formula for the CPU flash-attention op (it would
+    count attention as 0); the math path runs attention as two bmm, which it counts.
+    """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from paramcheck.recipes import RECIPES, Shape
+
+    model = tiny_modules["transformer"]
+    config = dict(model.config)
+    shape = Shape(height=64, width=64, prompt_length=8, batch=1)
+    meta = type(model).from_config(config).to("meta")
+    counted = probe_forward(RECIPES["FluxTransformer2DModel"].forward(meta, config, shape)).flops
+    tokens = (64 // 16) ** 2
+    with torch.inference_mode(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        model(
+            hidden_states=torch.randn(1, tokens, config["in_channels"]),
+            encoder_hidden_states=torch.randn(1, 8, config["joint_attention_dim"]),
+            pooled_projections=torch.randn(1, config["pooled_projection_dim"]),
+            timestep=torch.ones(1),
+            img_ids=torch.zeros(tokens, 3),
+            txt_ids=torch.zeros(8, 3),
+            return_dict=False,
+        )
+    assert counted == counter.get_total_flops()
+
+
+@pytest.fixture(scope="module")
+def tiny_analysis(tiny_pipeline: Path) -> Analysis:
+    return analyse(str(tiny_pipeline), height=64, width=64, steps=3, prompt_length=8, batch=2, cfg=True)
+
+
+def test_per_image_total_is_the_sum_of_its_parts(tiny_analysis: Analysis) -> None:
+    flops = tiny_analysis.flops
+    assert flops is not None
+    forwards = {f.component: f for f in flops.forwards}
+    # CFG: prompt and negative prompt encoded, two transformer forwards per step; one VAE decode
+    assert {name: f.forwards for name, f in forwards.items()} == {
+        "text_encoder": 2,
+        "text_encoder_2": 2,
+        "transformer": 3 * 2,
+        "vae": 1,
+    }
+    parts = (
+        2 * forwards["text_encoder"].flops
+        + 2 * forwards["text_encoder_2"].flops
+        + 6 * forwards["transformer"].flops
+        + forwards["vae"].flops
+    )
+    assert flops.total_flops == parts
+    assert flops.flops_per_image == parts // 2  # batch 2
+    assert sum(flops.category_flops(c) for c in ("attention", "linear", "conv", "other")) == parts
+
+
+def test_defaults_table_matches_the_diffusers_pipelines() -> None:
+    from diffusers import FluxPipeline, Lumina2Pipeline
+
+    rows = {r.key: r for r in DEFAULTS}
+    for cls in (FluxPipeline, Lumina2Pipeline):
+        params = inspect.signature(cls.__call__).parameters
+        row = rows[cls.__name__]
+        assert row.steps == params["num_inference_steps"].default
+        assert row.prompt_length == params["max_sequence_length"].default
+    assert inspect.signature(FluxPipeline.__call__).parameters["true_cfg_scale"].default == 1.0
+    assert rows["FluxPipeline"].cfg is False
+    assert inspect.signature(Lumina2Pipeline.__call__).parameters["guidance_scale"].default > 1  # CFG on
+    assert rows["Lumina2Pipeline"].cfg is True
+
+
+def test_memory_advice_by_hand() -> None:
+    report = MemoryReport(
+        model="toy",
+        components=(
+            ComponentMemory(
+                component="text_encoder", role="text_encoder", parameters=2_000_000_000, peak_activation_bytes=GIB // 2
+            ),
+            ComponentMemory(
+                component="transformer", role="denoiser", parameters=5_000_000_000, peak_activation_bytes=GIB
+            ),
+        ),
+    )
+    bf16, nf4, fp32 = FMT["bf16"], FMT["nf4"], FMT["fp32"]
+    # bf16, all on the card: 7e9 × 2 B + 1 GiB activations (the larger peak) + 1 GiB reserve = 15.04 GiB
+    assert report.needed_bytes(bf16) == 14_000_000_000 + 2 * GIB
+    assert report.smallest_card(bf16) == 16
+    # text encoder off the card: 5e9 × 2 B + 1 GiB + 1 GiB = 11.31 GiB
+    assert report.needed_bytes(bf16, offload_text=True) == 10_000_000_000 + 2 * GIB
+    assert report.smallest_card(bf16, offload_text=True) == 12
+    # NF4: 4 bits + one fp32 absmax per 64 weights = 4.5 bits; 7e9 × 4.5 / 8 = 3,937,500,000 B
+    assert report.weight_bytes(nf4) == 3_937_500_000
+    assert report.smallest_card(nf4) == 12
+    # fp32: 28e9 B + 2 GiB = 28.08 GiB: too big for 24, fits 48
+    assert report.smallest_card(fp32) == 48
+    huge = MemoryReport(
+        model="huge",
+        components=(
+            ComponentMemory(
+                component="transformer", role="denoiser", parameters=50_000_000_000, peak_activation_bytes=0
+            ),
+        ),
+    )
+    assert huge.smallest_card(fp32) is None
+
+
+def test_memory_of_the_tiny_model_uses_the_loaded_count(
+    tiny_analysis: Analysis, tiny_modules: dict[str, torch.nn.Module]
+) -> None:
+    loaded = sum(sum(p.numel() for p in {id(p): p for p in m.parameters()}.values()) for m in tiny_modules.values())
+    assert tiny_analysis.memory.weight_bytes(FMT["bf16"]) == 2 * loaded
+    te = sum(sum(p.numel() for p in tiny_modules[n].parameters()) for n in ("text_encoder", "text_encoder_2"))
+    assert tiny_analysis.memory.weight_bytes(FMT["bf16"], offload_text=True) == 2 * (loaded - te)
+    assert all(c.peak_activation_bytes > 0 for c in tiny_analysis.memory.components)
+
+
+def test_roofline_of_one_matmul_by_hand() -> None:
+    linear = torch.nn.Linear(1024, 1024, bias=False, device="meta")
+    result = probe_forward(lambda: linear(_meta(1, 1024)))
+    ops = tuple(OpCount(op=r.op, calls=r.calls, flops=r.flops, bytes=r.bytes) for r in result.ops)
+    forward = ForwardCount(
+        component="x",
+        class_name="Linear",
+        role="denoiser",
+        inputs="",
+        forwards=1,
+        flops=result.flops,
+        peak_activation_bytes=result.peak_activation_bytes,
+        ops=ops,
+    )
+    # 2·1024·1024 FLOPs; bytes: input 1024 + weight 1024² + output 1024 elements at 2 B (bf16)
+    assert forward.flops == 2_097_152
+    assert forward.bytes_moved == 2 * (1024 + 1024 * 1024 + 1024)
+    device = GPU(name="toy", bf16_flops=1e12, bandwidth=1e9, memory_gb=1, source="test")
+    latency = forward_latency(forward, device)
+    assert latency.compute_seconds == pytest.approx(2_097_152 / 1e12)
+    assert latency.roofline_seconds == pytest.approx(2 * (1024 + 1024 * 1024 + 1024) / 1e9)  # memory-bound
+
+
+def test_results_round_trip(tiny_analysis: Analysis) -> None:
+    data = json.loads(json.dumps(tiny_analysis.to_dict()))
+    assert Analysis.from_dict(data) == tiny_analysis
+    assert tiny_analysis.flops is not None
+    assert FlopReport.from_dict(tiny_analysis.flops.to_dict()) == tiny_analysis.flops
+    latency = latency_report(tiny_analysis.flops, GPU(name="t", bf16_flops=1e12, bandwidth=1e9, memory_gb=1, source=""))
+    assert LatencyReport.from_dict(latency.to_dict()) == latency
+
+
+def _report_with_views(model: str, scale: int) -> ModelReport:
+    view = LayerView(
+        view="leaf",
+        rows=(
+            CategoryCount(category="attention", parameters=3 * scale, layers=1),
+            CategoryCount(category="mlp", parameters=5 * scale, layers=1),
+        ),
+    )
+    comps = (
+        ComponentCounts(name="transformer", library="diffusers", class_name="T", parameters=8 * scale, views=(view,)),
+        ComponentCounts(name="text_encoder", library="transformers", class_name="E", parameters=2 * scale),
+    )
+    return ModelReport(model=model, source=SourceInfo(kind="folder", location="x"), device="meta", components=comps)
+
+
+def test_layer_type_rows_sum_the_views() -> None:
+    assert layer_type_rows(_report_with_views("a", 10)) == ("leaf", {"attention": 30, "mlp": 50})
+    report = _report_with_views("b", 1)
+    bare = ModelReport(
+        model="c",
+        source=report.source,
+        device="meta",
+        components=tuple(
+            ComponentCounts(name=c.name, library=None, class_name=None, parameters=c.parameters)
+            for c in report.components
+        ),
+    )
+    assert layer_type_rows(bare) == (None, {})
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg"])
+def test_plots_open_as_images(tmp_path: Path, suffix: str) -> None:
+    path = write_plot([_report_with_views("a", 10**9), _report_with_views("b", 2 * 10**9)], tmp_path / f"p{suffix}")
+    if suffix == ".png":
+        from PIL import Image
+
+        with Image.open(path) as image:
+            assert image.format == "PNG"
+            assert image.width > 400
+            assert image.height > 200
+    else:
+        root = ET.parse(path).getroot()
+        assert root.tag.endswith("svg")
+        assert "transformer" in path.read_text()
+
+
+def test_cli_report_flops_memory_json_and_html(tiny_pipeline: Path, tmp_path: Path) -> None:
+    out, html = tmp_path / "r.json", tmp_path / "r.html"
+    argv = [
+        "report",
+        str(tiny_pipeline),
+        "--flops",
+        "--memory",
+        "--height",
+        "64",
+        "--width",
+        "64",
+        "--steps",
+        "2",
+        "--no-cfg",
+        "--json",
+        "-o",
+        str(out),
+        "--html",
+        str(html),
+    ]
+    assert main(argv) == 0
+    data = json.loads(out.read_text())
+    analysis = Analysis.from_dict(data)
+    assert analysis.flops is not None
+    assert analysis.flops.workload.steps == 2
+    assert analysis.flops.forward("transformer").forwards == 2  # type: ignore[union-attr]
+    assert data["latency"]["estimate"] is True
+    text = html.read_text()
+    assert text.startswith("<!DOCTYPE html>")
+    assert "<svg" in text
+    assert "FLOPs" in text
+    assert "<script" not in text
+    assert "src=" not in text
+
+
+def test_cli_plot_and_tables(tiny_pipeline: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plot", str(tiny_pipeline), str(tiny_pipeline), "-o", str(tmp_path / "p.png")]) == 0
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["report", str(tiny_pipeline), "--flops", "--memory", "--height", "64", "--width", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "FLOPs per generation call" in out
+    assert "which cards fit" in out
+    assert "ESTIMATE" in out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--gpu", "H1000"], "unknown GPU 'H1000'"),
+        (["--height", "100"], "image size 100x64: must be a positive multiple of 16"),
+    ],
+)
+def test_cli_bad_compute_input_is_one_line(
+    tiny_pipeline: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    assert main(["report", str(tiny_pipeline), "--flops", "--width", "64", *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1
+
+
+def test_cli_flops_of_a_pipeline_without_defaults(
+    tmp_path: Path, tiny_modules: dict[str, torch.nn.Module], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.tiny import save_pipeline
+
+    folder = save_pipeline(tmp_path / "odd", tiny_modules, weights=False, pipeline="OddPipeline")
+    assert main(["report", str(folder), "--flops"]) == 2
+    assert "no compute defaults for pipeline OddPipeline" in capsys.readouterr().err
+    assert main(["report", str(folder), "--memory"]) == 0  # memory advice still works, without activations
+    assert main(["plot", str(folder), "-o", str(tmp_path / "p.gif")]) == 2
+    assert "name the file .png or .svg" in capsys.readouterr().err

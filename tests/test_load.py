@@ -1,0 +1,131 @@
+"""Loading real weights: counts equal the config's, memory measured equals predicted, the fit check refuses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from paramcheck.cli import main
+from paramcheck.devices import parse_device, resolve_device
+from paramcheck.errors import DeviceError, SourceError
+from paramcheck.load import LoadResult, check_fit, load_component, predict_bytes
+from paramcheck.sources import resolve
+
+COMPONENTS = ["text_encoder", "text_encoder_2", "transformer", "vae"]
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+@pytest.mark.parametrize("name", COMPONENTS)
+def test_loaded_counts_and_bytes(tiny_pipeline: Path, name: str, dtype: str) -> None:
+    spec = resolve(str(tiny_pipeline)).component(name)
+    result, module = load_component(spec, device="cpu", dtype=dtype)
+    assert result.mismatches == ()
+    # the loaded module's own count, taken here without paramcheck
+    assert result.counts.parameters == sum(p.numel() for p in module.parameters())
+    # measured: the bytes of the tensors from_pretrained produced
+    measured = sum(t.numel() * t.element_size() for t in {id(t): t for t in module.state_dict().values()}.values())
+    distinct = {(t.data_ptr(), tuple(t.shape)): t for t in module.state_dict().values()}
+    measured = sum(t.numel() * t.element_size() for t in distinct.values())
+    buffers = dict(module.named_buffers())
+    non_persistent = sum(b.numel() * b.element_size() for n, b in buffers.items() if n not in module.state_dict())
+    assert result.predicted_bytes == measured + non_persistent
+    assert result.tensor_bytes == result.predicted_bytes
+
+
+def test_fp16_t5_keeps_wo_in_fp32(tiny_pipeline: Path) -> None:
+    spec = resolve(str(tiny_pipeline)).component("text_encoder_2")
+    result, module = load_component(spec, device="cpu", dtype="fp16")
+    # T5's `wo` (d_ff 37 -> d_model 32, no bias) in both layers stays fp32 in fp16 loads: 2 * 37 * 32 * (4 - 2) bytes
+    assert module.encoder.block[0].layer[1].DenseReluDense.wo.weight.dtype == torch.float32
+    all_half = 2 * sum(p.numel() for p in module.parameters())
+    assert result.predicted_bytes == all_half + 2 * 37 * 32 * 2
+    assert result.tensor_bytes == result.predicted_bytes
+
+
+def test_materialize_builds_full_size_random_weights(tiny_pipeline_configs_only: Path) -> None:
+    spec = resolve(str(tiny_pipeline_configs_only)).component("transformer")
+    result, module = load_component(spec, device="cpu", dtype="bf16", materialize=True)
+    assert result.mode == "materialized"
+    assert {p.dtype for p in module.parameters()} == {torch.bfloat16}
+    assert result.tensor_bytes == 2 * sum(p.numel() for p in module.parameters())
+    assert torch.get_default_dtype() == torch.float32  # restored
+
+
+def test_config_only_folder_cannot_load(tiny_pipeline_configs_only: Path) -> None:
+    spec = resolve(str(tiny_pipeline_configs_only)).component("vae")
+    with pytest.raises(SourceError, match=r"vae/config\.json: no weight files next to the config; use --materialize"):
+        load_component(spec, device="cpu")
+
+
+def test_fit_check_refuses_an_oversized_load() -> None:
+    huge = 10**15  # a petabyte: no machine here has it free
+    with pytest.raises(DeviceError, match=r"^transformer: needs 1000000\.00 GB on cpu but only .* GB is free"):
+        check_fit("transformer", huge, "cpu")
+
+
+def test_fit_check_runs_before_loading(tiny_pipeline: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("paramcheck.load.available_bytes", lambda device, device_map=None: 1000)
+    spec = resolve(str(tiny_pipeline)).component("transformer")
+    with pytest.raises(DeviceError, match=r"transformer: needs 0\.00 GB on cpu but only 0\.00 GB is free"):
+        load_component(spec, device="cpu")
+
+
+def test_predict_bytes_by_hand() -> None:
+    with torch.device("meta"):
+        module = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Embedding(10, 2))
+    module.register_buffer("ids", torch.zeros(5, dtype=torch.int64, device="meta"))
+    # Linear 4*3+3 = 15, Embedding 20: 35 floats at 2 bytes; 5 int64 ids at 8 bytes
+    assert predict_bytes(module, "bf16") == 35 * 2 + 5 * 8
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_cuda_without_cuda_is_a_clear_error(tiny_pipeline: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["load", str(tiny_pipeline), "--device", "cuda"]) == 2
+    assert capsys.readouterr().err.startswith("paramcheck: error: cuda: CUDA is not available here")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_load_measures_allocator(tiny_pipeline: Path) -> None:
+    spec = resolve(str(tiny_pipeline)).component("transformer")
+    result, _ = load_component(spec, device="cuda", dtype="bf16")
+    assert result.cuda_allocated >= result.predicted_bytes
+
+
+def test_device_parsing() -> None:
+    assert parse_device("CUDA:1") == "cuda:1"
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(DeviceError, match=r"unknown device 'gpu'; use one of auto, cpu, cuda, cuda:N, meta"):
+        parse_device("gpu")
+
+
+def test_cli_load_json_round_trips(tiny_pipeline: Path, tmp_path: Path) -> None:
+    out = tmp_path / "load.json"
+    assert main(["load", str(tiny_pipeline), "--dtype", "bf16", "--device", "cpu", "--json", "-o", str(out)]) == 0
+    data = json.loads(out.read_text())
+    loads = [LoadResult.from_dict(item) for item in data["loads"]]
+    assert [r.component for r in loads] == COMPONENTS
+    assert [r.to_dict() for r in loads] == data["loads"]
+    expected = {c["name"]: c["parameters"] for c in data["expected"]["components"]}
+    assert all(r.counts.parameters == expected[r.component] for r in loads)
+
+
+def test_cli_load_reports_a_tensor_missing_from_the_weights(
+    tiny_pipeline: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    folder = shutil.copytree(tiny_pipeline, tmp_path / "pipe")
+    weights = folder / "vae" / "diffusion_pytorch_model.safetensors"
+    tensors = load_file(weights)
+    del tensors["decoder.conv_out.bias"]  # a conversion that dropped one tensor
+    save_file(tensors, weights, metadata={"format": "pt"})
+    code = main(["load", str(folder), "--components", "vae", "--device", "cpu"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "vae: missing in the weights: decoder.conv_out.bias" in captured.out
+    assert captured.err.strip() == "paramcheck: the loaded weights do not match the config for: vae"

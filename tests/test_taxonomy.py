@@ -1,0 +1,355 @@
+"""Layer types: exact partitions, hand-computed views, configuration rules, folding and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from paramcheck.cli import main
+from paramcheck.errors import ConfigError
+from paramcheck.layers import fold, merge_views, select
+from paramcheck.results import ComponentCounts, LayerView
+from paramcheck.taxonomy import CATEGORIES, Taxonomy, classify, load_taxonomy
+from tests.tiny import save_pipeline, tiny_flux_modules
+
+
+class TinyAttention(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.to_q, self.to_k, self.to_v, self.to_out = (nn.Linear(4, 4) for _ in range(4))
+
+
+class TinyMLP(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.act, self.fc2 = nn.Linear(4, 8), nn.GELU(), nn.Linear(8, 4)
+
+
+class TinyTransformerBlock(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm1, self.attn, self.norm2, self.mlp = (
+            nn.LayerNorm(4),
+            TinyAttention(),
+            nn.LayerNorm(4),
+            TinyMLP(),
+        )
+        self.scale_shift_table = nn.Parameter(torch.zeros(6, 4))
+
+
+class Tiny(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(10, 4)
+        self.blocks = nn.ModuleList([TinyTransformerBlock(), TinyTransformerBlock()])
+        self.norm_out = nn.Sequential(nn.SiLU(), nn.Linear(4, 8))
+        self.proj_out = nn.Linear(4, 2)
+        self.head = nn.Linear(4, 10, bias=False)
+        self.head.weight = self.embed.weight  # tied: counted once, under embed.weight
+
+
+# By hand. Linear(4, 4): 4*4 + 4 = 20, so attention = 4 * 20 = 80 per block.
+# Linear(4, 8): 32 + 8 = 40 and Linear(8, 4): 32 + 4 = 36, so the MLP = 76 per block.
+# LayerNorm(4): 4 + 4 = 8; scale_shift_table 6*4 = 24; block = 8 + 80 + 8 + 76 + 24 = 196.
+# Embedding(10, 4) = 40 (head ties it: +0); norm_out Linear(4, 8) = 40; proj_out Linear(4, 2) = 8 + 2 = 10.
+TINY_TOTAL = 40 + 2 * 196 + 40 + 10  # 482
+TINY_VIEWS = {
+    "leaf": {"linear": 2 * (80 + 76) + 40 + 10, "normalization": 2 * 16, "embedding": 40, "direct": 2 * 24},
+    "role": {
+        "attention": 2 * 80,
+        "feed_forward": 2 * 76,
+        "modulation": 2 * 24 + 40,
+        "embedding": 40,
+        "normalization": 2 * 16,
+        "linear": 10,
+    },
+    "container": {"transformer_block": 2 * 196, "outside": 40 + 40 + 10},
+}
+
+
+def as_dict(view: LayerView) -> dict[str, int]:
+    return {row.category: row.parameters for row in view.rows if row.parameters}
+
+
+def views_of(module: nn.Module, taxonomy: Taxonomy | None = None) -> dict[str, LayerView]:
+    return {view.view: view for view in classify(module, taxonomy).views}
+
+
+def test_tiny_model_by_hand() -> None:
+    model = Tiny()
+    assert sum(p.numel() for p in model.parameters()) == TINY_TOTAL
+    views = views_of(model)
+    for name, expected in TINY_VIEWS.items():
+        assert as_dict(views[name]) == expected, name
+        assert views[name].parameters == TINY_TOTAL
+
+
+def test_tiny_model_layer_counts() -> None:
+    views = views_of(Tiny())
+    role, leaf, container = views["role"], views["leaf"], views["container"]
+    assert (role.row("attention").layers, role.row("feed_forward").layers) == (2, 2)  # type: ignore[union-attr]
+    assert role.row("modulation").layers == 3  # two tables and the Sequential  # type: ignore[union-attr]
+    assert leaf.row("activation").layers == 3  # two GELU, one SiLU: layers without parameters still count  # type: ignore[union-attr]
+    assert leaf.row("activation").parameters == 0  # type: ignore[union-attr]
+    assert container.row("transformer_block").layers == 2  # type: ignore[union-attr]
+
+
+# The tiny FLUX transformer (tests/tiny.py: inner dim 2*16 = 32, one double and one single block), by hand:
+# double block: norm1 and norm1_context Linear(32, 6*32): 2 * (32*192 + 192) = 12,672 modulation;
+#   attention: 8 Linear(32, 32) = 8 * 1,056 = 8,448 and four RMSNorm(16) = 64 normalization;
+#   ff and ff_context: Linear(32, 128) 4,224 + Linear(128, 32) 4,128 = 8,352 each, 16,704.
+# single block: norm Linear(32, 96) = 3,168 modulation; attention 3 * 1,056 = 3,168 and RMSNorm(16)*2 = 32;
+#   proj_mlp Linear(32, 128) = 4,224 and the fused proj_out Linear(160, 32) = 5,152 are its parallel MLP.
+# top: x_embedder Linear(4, 32) = 160, context_embedder Linear(32, 32) = 1,056, text_embedder 2*1,056 = 2,112
+#   embedding; timestep_embedder Linear(256, 32) 8,224 + Linear(32, 32) 1,056 = 9,280; norm_out Linear(32, 64)
+#   = 2,112 modulation; proj_out Linear(32, 4) = 132 linear.
+FLUX_ROLE = {
+    "modulation": 12_672 + 3_168 + 2_112,
+    "attention": 8_448 + 3_168,
+    "feed_forward": 16_704 + 4_224 + 5_152,
+    "linear": 132,
+    "normalization": 64 + 32,
+    "embedding": 160 + 1_056 + 2_112,
+    "timestep": 9_280,
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_flux() -> dict[str, nn.Module]:
+    return tiny_flux_modules()
+
+
+def test_tiny_flux_transformer_roles_by_hand(tiny_flux: dict[str, nn.Module]) -> None:
+    transformer = tiny_flux["transformer"]
+    assert sum(FLUX_ROLE.values()) == sum(p.numel() for p in transformer.parameters())
+    assert as_dict(views_of(transformer)["role"]) == FLUX_ROLE
+
+
+def _tiny_real_modules() -> dict[str, nn.Module]:
+    from diffusers import UNet2DConditionModel
+    from transformers import BertConfig, BertModel, Gemma2Config, Gemma2Model
+
+    torch.manual_seed(0)
+    return {
+        "unet": UNet2DConditionModel(
+            block_out_channels=(8, 16),
+            layers_per_block=1,
+            norm_num_groups=4,
+            cross_attention_dim=8,
+            attention_head_dim=2,
+            sample_size=8,
+            down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+            up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        ),
+        "bert": BertModel(
+            BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=2, num_attention_heads=2, intermediate_size=16)
+        ),
+        "gemma2": Gemma2Model(
+            Gemma2Config(
+                vocab_size=50,
+                hidden_size=8,
+                intermediate_size=16,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                num_key_value_heads=1,
+                head_dim=4,
+            )
+        ),
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_real(tiny_flux: dict[str, nn.Module]) -> dict[str, nn.Module]:
+    return {**tiny_flux, **_tiny_real_modules()}
+
+
+@pytest.mark.parametrize("name", ["text_encoder", "text_encoder_2", "transformer", "vae", "unet", "bert", "gemma2"])
+def test_tiny_real_classes_partition_exactly(tiny_real: dict[str, nn.Module], name: str) -> None:
+    module = tiny_real[name]
+    total = sum(p.numel() for p in module.parameters())  # the module's own count, ties once
+    views = views_of(module)
+    assert sorted(views) == ["container", "leaf", "role"]
+    for view in views.values():
+        assert view.parameters == total, view.view
+        other = view.row("other")
+        assert other is None or other.parameters == 0, view.view
+
+
+def _bundled() -> list[str]:
+    from paramcheck.registry import bundled_ids
+
+    return sorted(bundled_ids())
+
+
+@pytest.mark.parametrize("model_id", _bundled())
+def test_bundled_views_partition_exactly(model_id: str) -> None:
+    from paramcheck.model import build_model
+    from paramcheck.sources import resolve
+
+    built = build_model(resolve(model_id))
+    for name, module in built.modules.items():
+        if module is None:
+            continue
+        total = sum(p.numel() for p in module.parameters())
+        for view in classify(module).views:
+            assert view.parameters == total, (name, view.view)
+            other = view.row("other")
+            assert other is None or other.parameters * 100 < total, (name, view.view, "other >= 1%")
+
+
+def test_config_rule_moves_parameters(tmp_path: Path, tiny_flux: dict[str, nn.Module]) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[[tool.paramcheck.rules]]\nview = "role"\ncategory = "attention"\nattr = "proj_mlp"\n',
+        encoding="utf-8",
+    )
+    taxonomy = load_taxonomy(pyproject)
+    role = as_dict(views_of(tiny_flux["transformer"], taxonomy)["role"])
+    # the single block's proj_mlp Linear(32, 128) = 4,224 moves from feed-forward to attention
+    assert role["attention"] == FLUX_ROLE["attention"] + 4_224
+    assert role["feed_forward"] == FLUX_ROLE["feed_forward"] - 4_224
+
+
+def test_config_category_and_class_rule(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        "[tool.paramcheck.categories]\n"
+        'head = { en = "output head", zh = "输出头", seed = "linear" }\n'
+        "[[tool.paramcheck.rules]]\n"
+        'view = "role"\ncategory = "head"\npath = "proj_out"\n',
+        encoding="utf-8",
+    )
+    taxonomy = load_taxonomy(pyproject)
+    assert taxonomy.label("head", "zh") == "输出头"
+    role = as_dict(views_of(Tiny(), taxonomy)["role"])
+    assert role["head"] == 10  # proj_out Linear(4, 2) = 8 + 2
+    assert "linear" not in role
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        (
+            '[[tool.paramcheck.rules]]\nview = "role"\ncategory = "feed_forward"\nclas = "X"\n',
+            "unknown key 'clas'",
+        ),
+        ('[[tool.paramcheck.rules]]\nview = "roles"\ncategory = "attention"\nclass = "X"\n', "view 'roles'"),
+        (
+            '[[tool.paramcheck.rules]]\nview = "role"\ncategory = "atention"\nclass = "X"\n',
+            "unknown layer category",
+        ),
+        ('[[tool.paramcheck.rules]]\nview = "role"\ncategory = "attention"\n', "matches everything"),
+        ("[tool.paramcheck\n", "not valid TOML"),
+    ],
+)
+def test_config_errors_are_one_line(tmp_path: Path, text: str, match: str) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=match) as info:
+        load_taxonomy(pyproject)
+    assert "\n" not in str(info.value)
+    assert str(pyproject) in str(info.value)
+
+
+def test_categories_have_the_seed_names() -> None:
+    by_id = {c.id: c for c in CATEGORIES}
+    assert len([c for c in CATEGORIES if c.seed == c.id]) == 13
+    assert by_id["feed_forward"].zh == "前馈网络"
+    assert by_id["linear"].zh == "线性/卷积层"
+    assert by_id["modulation"].seed == "normalization"
+
+
+def test_fold_repeated_blocks() -> None:
+    records = classify(Tiny(), records=True).records
+    rows = {row.name: row for row in fold(records)}
+    assert "blocks.0" not in rows
+    folded = rows["blocks.0..1"]
+    assert (folded.count, folded.parameters, folded.category) == (2, 2 * 196, "transformer_block")
+    assert rows["blocks.0..1.attn"].parameters == 2 * 80
+    assert rows["embed"].parameters == 40  # head.weight is tied to it
+    assert rows["head"].parameters == 0
+    top = select(fold(records), top=1)
+    assert [row.name for row in top] == ["blocks", "blocks.0..1"][:1]
+    assert [row.name for row in select(fold(records), depth=1, pattern="*out")] == ["norm_out", "proj_out"]
+
+
+def test_merge_views_sums_components(tiny_flux: dict[str, nn.Module]) -> None:
+    components = [
+        ComponentCounts(
+            name=name,
+            library=None,
+            class_name=None,
+            parameters=sum(p.numel() for p in m.parameters()),
+            views=classify(m).views,
+        )
+        for name, m in tiny_flux.items()
+    ]
+    total = sum(c.parameters for c in components)
+    for view in merge_views(components):
+        assert view.parameters == total
+    restored = ComponentCounts.from_dict(json.loads(json.dumps(components[2].to_dict())))
+    assert restored.views == components[2].views
+
+
+@pytest.fixture(scope="session")
+def tiny_folder(tmp_path_factory: pytest.TempPathFactory, tiny_flux: dict[str, nn.Module]) -> Path:
+    return save_pipeline(tmp_path_factory.mktemp("tiny-flux"), tiny_flux, weights=False)
+
+
+def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict[str, Any]:
+    assert main(argv) == 0
+    return dict(json.loads(capsys.readouterr().out))
+
+
+def test_cli_report_json_views_and_layers(tiny_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _json(capsys, ["report", str(tiny_folder), "--json", "--layers", "--depth", "1"])
+    transformer = next(c for c in data["report"]["components"] if c["name"] == "transformer")
+    role = next(v for v in transformer["views"] if v["view"] == "role")
+    assert {r["category"]: r["parameters"] for r in role["rows"] if r["parameters"]} == FLUX_ROLE
+    assert all(r["depth"] == 1 for r in transformer["layers"])
+    assert sum(r["parameters"] for r in transformer["layers"]) == transformer["parameters"]
+    whole = {v["view"]: sum(r["parameters"] for r in v["rows"]) for v in data["views"]}
+    assert whole == dict.fromkeys(("leaf", "role", "container"), data["report"]["parameters"])
+    plain = _json(capsys, ["report", str(tiny_folder), "--json"])
+    assert all("layers" not in c for c in plain["report"]["components"])
+
+
+def test_cli_report_tables(tiny_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(tiny_folder), "--layers", "--lang", "zh", "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "前馈网络" in out
+    assert "调制/条件层" in out
+    assert main(["report", str(tiny_folder), "--layers", "--filter", "single_transformer_blocks*"]) == 0
+    out = capsys.readouterr().out
+    assert "single_transformer_blocks.0.proj_mlp" in out
+    assert "modulation/conditioning" in out
+
+
+def test_cli_config_rule_and_error(tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text('[[tool.paramcheck.rules]]\nview = "role"\ncategory = "attention"\nattr = "proj_mlp"\n')
+    data = _json(capsys, ["report", str(tiny_folder), "--json", "--config", str(good)])
+    transformer = next(c for c in data["report"]["components"] if c["name"] == "transformer")
+    role = next(v for v in transformer["views"] if v["view"] == "role")
+    assert next(r for r in role["rows"] if r["category"] == "attention")["parameters"] == 11_616 + 4_224
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[tool.paramcheck.rules]]\nview = "leaf"\ncategory = "nope"\nclass = "Linear"\n')
+    assert main(["report", str(tiny_folder), "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("paramcheck: error: ")
+    assert "unknown layer category 'nope'" in err
+    assert err.count("\n") == 1
+
+
+def test_cli_compare_layer_types(tiny_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compare", str(tiny_folder), str(tiny_folder)]) == 0
+    out = capsys.readouterr().out
+    assert "layer types:" in out
+    assert "feed-forward" in out
+    data = _json(capsys, ["compare", str(tiny_folder), str(tiny_folder), "--json"])
+    assert [len(entry["views"]) for entry in data["views"]] == [3, 3]
