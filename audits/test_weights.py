@@ -11,13 +11,15 @@ def test_loaded_counts_equal_config_counts(
     paramcheck_weights_case: AuditCase, paramcheck_models: ModelCache, paramcheck_checked: dict[str, Any]
 ) -> None:
     config = paramcheck_models.counts(paramcheck_weights_case)
-    loaded = paramcheck_models.loaded(paramcheck_weights_case)
+    result = paramcheck_models.load_result(paramcheck_weights_case)
+    loaded = result.counts
     paramcheck_checked.update(
         parameters=config.parameters,
         loaded_parameters=loaded.parameters,
         persistent_buffers=config.persistent_buffers,
         loaded_persistent_buffers=loaded.persistent_buffers,
     )
+    assert result.mismatches == (), f"{paramcheck_weights_case.id}: " + "; ".join(result.mismatches[:10])
     assert loaded.parameters == config.parameters
     assert loaded.persistent_buffers == config.persistent_buffers
     assert loaded.non_persistent_buffers == config.non_persistent_buffers

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     import torch
     from syrupy.assertion import SnapshotAssertion
 
+    from .conformance import CheckReport
+    from .load import LoadResult
     from .model import BuiltModel
     from .results import ComponentCounts, ModelReport
     from .sources import ModelSource
@@ -319,7 +321,8 @@ class ModelCache:
         self._device: str | None = None
         self._built: dict[str, BuiltModel] = {}
         self._reports: dict[str, ModelReport] = {}
-        self._loaded: dict[tuple[str, str], ComponentCounts] = {}
+        self._loaded: dict[tuple[str, str], LoadResult] = {}
+        self._checked: dict[tuple[str, str], CheckReport] = {}
 
     @property
     def options(self) -> AuditOptions:
@@ -376,6 +379,10 @@ class ModelCache:
 
     def loaded(self, case: AuditCase) -> ComponentCounts:
         """Counts of the component loaded with ``from_pretrained`` on ``--device`` at ``--dtype``; loaded once."""
+        return self.load_result(case).counts
+
+    def load_result(self, case: AuditCase) -> LoadResult:
+        """The whole load: counts, and the tensors ``from_pretrained`` found missing, unexpected or mis-shaped."""
         key = (case.model, case.component)
         if key not in self._loaded:
             from .load import load_component
@@ -387,9 +394,22 @@ class ModelCache:
                 result, module = load_component(spec, device=self.device, dtype=self.options.dtype)
             except ParamcheckError as e:
                 pytest.fail(f"{case.model}: {e}", pytrace=False)
-            self._loaded[key] = result.counts
+            self._loaded[key] = result
             del module
         return self._loaded[key]
+
+    def checkpoint(self, case: AuditCase) -> CheckReport:
+        """The component's safetensors headers against its architecture (``paramcheck check``); checked once."""
+        key = (case.model, case.component)
+        if key not in self._checked:
+            from .conformance import check_checkpoint
+
+            spec = self.source(case.model).component(case.component)
+            try:
+                self._checked[key] = check_checkpoint(spec.folder or spec.location)
+            except ParamcheckError as e:
+                pytest.fail(f"{case.model}: {e}", pytrace=False)
+        return self._checked[key]
 
 
 @pytest.fixture(scope="session")

@@ -214,6 +214,32 @@ def test_device_cpu_and_json_report(suite: pytest.Pytester, versions: dict[str, 
     assert counted["checked"]["stored"] == sum(t.numel() for t in tiny_modules["vae"].state_dict().values())
 
 
+def test_checkpoint_and_load_audits_catch_a_broken_conversion(
+    suite: pytest.Pytester, versions: dict[str, Path], tmp_path: Path
+) -> None:
+    from safetensors.torch import load_file, save_file
+
+    args = ("-k", "test_checkpoint or test_loaded", "--device", "cpu", "-p", "no:xdist")
+    result = _run(suite, "--model", f"tiny={versions['v1']}", *args)
+    result.assert_outcomes(passed=8)  # 4 components with weights x (header check + loaded counts)
+
+    broken = Path(shutil.copytree(versions["v1"], tmp_path / "broken"))
+    weights = broken / "vae" / "diffusion_pytorch_model.safetensors"
+    tensors = load_file(weights)
+    tensors["decoder.conv_out.kernel"] = tensors.pop("decoder.conv_out.weight")  # a conversion renamed one key
+    save_file(tensors, weights, metadata={"format": "pt"})
+    result = _run(suite, "--model", f"tiny={broken}", *args)
+    result.assert_outcomes(passed=6, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_checkpoint_matches_architecture*tiny-vae*",
+            "*model: missing decoder.conv_out.weight*",
+            "*model: unexpected decoder.conv_out.kernel*",
+        ]
+    )
+    result.stdout.fnmatch_lines(["*tiny-vae: missing in the weights: decoder.conv_out.weight*"])
+
+
 def test_device_meta_skips_loading(suite: pytest.Pytester, versions: dict[str, Path]) -> None:
     args = ("--model", f"tiny={versions['v1']}", "--device", "meta", "-k", "test_loaded", "-p", "no:xdist")
     result = _run(suite, *args)
