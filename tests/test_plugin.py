@@ -120,8 +120,8 @@ def test_regression_gate_workflow(
 
     # 1. first run records the snapshots: one readable file per model, no __snapshots__ folders
     result = _run(suite, *both, "--snapshot-update")
-    # per model: 3 snapshot audits x 4 components, 3 invariants x 4, 4 weight loads
-    result.assert_outcomes(passed=2 * (12 + 12 + 4))
+    # per model: 3 snapshot audits x 4 components, 3 invariants x 4, 4 weight loads, 4 checkpoint checks
+    result.assert_outcomes(passed=2 * (12 + 12 + 4 + 4))
     transformer = _count(tiny_modules["transformer"])
     assert _entries(suite, "tiny")["test_counts[tiny-transformer]"]["transformer"]["parameters"] == transformer
     assert sorted(p.name for p in (suite.path / "snapshots" / "test_snapshots").iterdir()) == [
@@ -142,8 +142,8 @@ def test_regression_gate_workflow(
     result = _run(suite, *new)
     block = _count(tiny_modules["transformer"].single_transformer_blocks[0])
     percent = f"{block / transformer * 100:+.4f}%"
-    # the counts and the layer-type table of tiny-transformer fail; v2 has no weights: no loads for tiny
-    result.assert_outcomes(failed=2, passed=2 * 28 - 4 - 2)
+    # the counts and the layer-type table of tiny-transformer fail; v2 has no weights: no loads, no header checks
+    result.assert_outcomes(failed=2, passed=2 * 32 - 4 - 4 - 2)
     result.stdout.fnmatch_lines(
         [
             "FAILED audits/test_snapshots.py::test_counts[[]tiny-transformer[]]*",
