@@ -1,0 +1,23 @@
+"""Where a source has weights: its safetensors headers hold exactly the tensors its architecture has."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from paramcheck.checkpoint_render import issue_lines
+from paramcheck.pytest_plugin import AuditCase, ModelCache
+
+
+def test_checkpoint_matches_architecture(
+    paramcheck_weights_case: AuditCase, paramcheck_models: ModelCache, paramcheck_checked: dict[str, Any]
+) -> None:
+    check = paramcheck_models.checkpoint(paramcheck_weights_case)
+    verdicts = [c for c in check.components if c.layout != "unchecked"]
+    paramcheck_checked.update(
+        checkpoint_parameters=sum(c.checkpoint_parameters for c in verdicts),
+        architecture_parameters=sum(c.architecture_parameters for c in verdicts),
+        checkpoint_layout=",".join(c.layout for c in verdicts),
+    )
+    assert verdicts, f"{paramcheck_weights_case.id}: no component of the checkpoint could be compared"
+    problems = "\n".join(issue_lines(check, limit=20))
+    assert check.ok, f"{paramcheck_weights_case.id}: the checkpoint does not match its architecture\n{problems}"

@@ -1,0 +1,275 @@
+"""The syrupy extension behind the audits: one readable, sorted JSON file per model, and diffs a reviewer reads at once.
+
+Files live at ``<rootdir>/<paramcheck_snapshot_dir>/<audit module>/<model id>.json`` (default dir ``snapshots``); each
+holds one entry per audit and component, keyed by the test's name. Keeping the audit module's name as the folder is
+what lets syrupy 7 relate a file to its tests, so its unused-snapshot report keeps working.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from syrupy.data import Snapshot, SnapshotCollection
+from syrupy.exceptions import TaintedSnapshotError
+from syrupy.extensions.base import AbstractSyrupyExtension
+from syrupy.utils import exclusive_file_lock, snapshot_file_lock_enabled
+
+from .results import ComponentCounts
+
+if TYPE_CHECKING:
+    from syrupy.location import PyTestLocation
+    from syrupy.types import PropertyFilter, PropertyMatcher, SerializableData, SnapshotIndex
+
+__all__ = [
+    "CASE_FIXTURE",
+    "PARTS",
+    "SNAPSHOT_DIR_INI",
+    "ParamcheckSnapshotExtension",
+    "diff_entries",
+    "flatten",
+    "snapshot_entry",
+]
+
+CASE_FIXTURE = "paramcheck_case"
+SNAPSHOT_DIR_INI = "paramcheck_snapshot_dir"
+TIE_AND_BUFFER_KEYS = ("persistent_buffers", "non_persistent_buffers", "tied_parameters", "tied")
+PARTS = ("counts", "layer_types", "ties_and_buffers")
+ABSENT = "(absent)"
+
+
+def _views(views: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """``[{"view": v, "rows": [{"category": c, "parameters": p, "layers": n}]}]`` -> ``{v: {c: {...}}}``."""
+    return {
+        view["view"]: {row["category"]: {k: v for k, v in row.items() if k != "category"} for row in view["rows"]}
+        for view in views
+    }
+
+
+def _tied(groups: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Tied groups keyed by the name that is counted (the first)."""
+    return {group["names"][0]: {"names": list(group["names"]), "parameters": group["parameters"]} for group in groups}
+
+
+def snapshot_entry(counts: ComponentCounts, part: str) -> dict[str, Any]:
+    """One snapshot entry, ``{component: {...}}``, from ``counts.to_dict()`` less the per-layer listing.
+
+    ``layer_types`` holds the views, ``ties_and_buffers`` the ties and buffers, ``counts`` everything else, so a
+    field added to ``ComponentCounts.to_dict`` lands in ``counts`` without a change here.
+    """
+    data = counts.to_dict()
+    name = data.pop("name")
+    data.pop("layers", None)
+    views = data.pop("views", [])
+    ties = {key: data.pop(key) for key in TIE_AND_BUFFER_KEYS if key in data}
+    if part == "counts":
+        body = data
+    elif part == "layer_types":
+        body = {"views": _views(views)}
+    elif part == "ties_and_buffers":
+        body = {**ties, "tied": _tied(ties.get("tied", []))}
+    else:
+        raise ValueError(f"snapshot part {part!r}: unknown; use one of {', '.join(PARTS)}")
+    return {name: body}
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings -> ``{"a.b.c": leaf}``; a list of plain values stays one leaf, other lists index their items."""
+    if isinstance(data, Mapping):
+        flat: dict[str, Any] = {}
+        for key, value in data.items():
+            flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    if isinstance(data, list) and any(isinstance(item, (Mapping, list)) for item in data):
+        flat = {}
+        for index, value in enumerate(data):
+            flat.update(flatten(value, f"{prefix}.{index}" if prefix else str(index)))
+        return flat
+    return {prefix: data}
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _percent(old: int, new: int) -> str:
+    if old == 0:
+        return "new"
+    share = (new - old) / old * 100
+    text = f"{share:+.4f}%"
+    if text in {"+0.0000%", "-0.0000%"}:
+        return f"{text[0]}<0.0001%"
+    return text
+
+
+def _shown_path(path: str) -> str:
+    """A view's row ``views.role.attention.parameters`` reads as ``views.role.attention``."""
+    if ".views." in f".{path}" and path.endswith(".parameters"):
+        return path.removesuffix(".parameters")
+    return path
+
+
+def _format_change(path: str, old: Any, new: Any) -> str:
+    where = _shown_path(path)
+    if _is_count(old) and _is_count(new):
+        return f"{where}: {old:,} -> {new:,} ({new - old:+,}, {_percent(old, new)})"
+    old_text = ABSENT if old is _MISSING else (f"{old:,}" if _is_count(old) else repr(old))
+    new_text = ABSENT if new is _MISSING else (f"{new:,}" if _is_count(new) else repr(new))
+    return f"{where}: {old_text} -> {new_text}"
+
+
+_MISSING: Any = object()
+
+
+def diff_entries(old: Any, new: Any) -> list[str]:
+    """One line per changed leaf, in path order: ``path: old -> new (+difference, +percent)``."""
+    before, after = flatten(old), flatten(new)
+    lines = []
+    for path in sorted(before.keys() | after.keys()):
+        old_value, new_value = before.get(path, _MISSING), after.get(path, _MISSING)
+        if old_value != new_value:
+            lines.append(_format_change(path, old_value, new_value))
+    return lines
+
+
+def _canonical(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def _read_entries(path: Path) -> dict[str, Any] | None:
+    """The entries of one snapshot file; ``None`` when it is missing or not a JSON object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_atomically(path: Path, entries: Mapping[str, Any]) -> None:
+    """Write through a temporary file in the same folder and ``os.replace`` it, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as f:
+            f.write(_canonical(dict(entries)) + "\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _locked(path: Path) -> Any:
+    """syrupy's cross-process lock when it is on (pytest-xdist), so workers merge rather than clobber."""
+    import contextlib
+
+    return exclusive_file_lock(path) if snapshot_file_lock_enabled() else contextlib.nullcontext()
+
+
+def _model_of(test_location: PyTestLocation) -> str:
+    """The model an audit belongs to: its case's model, or, for the items pytest-xdist's controller rebuilds from
+    worker reports (no callspec), the id ``<model>-<component>`` split at its last ``-`` (component names have none).
+    """
+    callspec = getattr(test_location.item, "callspec", None)
+    if callspec is not None:
+        model = getattr(callspec.params.get(CASE_FIXTURE), "model", None)
+    else:
+        name = str(getattr(test_location.item, "name", ""))
+        case_id = name[name.find("[") + 1 : -1] if name.endswith("]") and "[" in name else ""
+        model = case_id.rpartition("-")[0] or None
+    if not isinstance(model, str):
+        raise ValueError(
+            f"{test_location.nodeid}: the paramcheck snapshot extension needs a test parametrized by {CASE_FIXTURE}"
+        )
+    return model
+
+
+class ParamcheckSnapshotExtension(AbstractSyrupyExtension):  # type: ignore[misc]  # syrupy is follow_imports=skip
+    """One JSON file per model; entries sorted, values canonical JSON; diffs as counts that changed."""
+
+    file_extension = "json"
+
+    # where files go: <rootdir>/<ini paramcheck_snapshot_dir>/<audit module>/<model id>.json
+
+    @classmethod
+    def dirname(cls, *, test_location: PyTestLocation) -> str:
+        config = test_location.item.config
+        return str(Path(config.rootpath) / str(config.getini(SNAPSHOT_DIR_INI)) / test_location.basename)
+
+    @classmethod
+    def get_file_basename(cls, *, test_location: PyTestLocation, index: SnapshotIndex) -> str:
+        return _model_of(test_location)
+
+    @classmethod
+    def matches_test_location(cls, *, test_location: PyTestLocation, snapshot_location: str) -> bool:
+        path = Path(snapshot_location)
+        if path.parent.name != test_location.basename:
+            return False
+        try:
+            return path.stem == _model_of(test_location)
+        except ValueError:
+            return False
+
+    # serialization and storage
+
+    def serialize(
+        self,
+        data: SerializableData,
+        *,
+        exclude: PropertyFilter | None = None,
+        include: PropertyFilter | None = None,
+        matcher: PropertyMatcher | None = None,
+    ) -> str:
+        return _canonical(data)
+
+    def read_snapshot_collection(self, *, snapshot_location: str) -> SnapshotCollection:
+        collection = SnapshotCollection(location=snapshot_location)
+        for name, value in (_read_entries(Path(snapshot_location)) or {}).items():
+            collection.add(Snapshot(name=name, data=_canonical(value)))
+        return collection
+
+    def read_snapshot_data_from_location(
+        self, *, snapshot_location: str, snapshot_name: str, session_id: str
+    ) -> str | None:
+        path = Path(snapshot_location)
+        entries = _read_entries(path)
+        if entries is None:
+            if path.exists():
+                raise TaintedSnapshotError(snapshot_data=None)
+            return None
+        return _canonical(entries[snapshot_name]) if snapshot_name in entries else None
+
+    @classmethod
+    def write_snapshot_collection(
+        cls, *, snapshot_collection: SnapshotCollection, name_order: dict[str, int] | None = None
+    ) -> None:
+        path = Path(snapshot_collection.location)
+        with _locked(path):
+            entries = _read_entries(path) or {}
+            for snapshot in snapshot_collection:
+                entries[snapshot.name] = json.loads(str(snapshot.data))
+            _write_atomically(path, entries)
+
+    def delete_snapshots(self, *, snapshot_location: str, snapshot_names: set[str]) -> None:
+        path = Path(snapshot_location)
+        with _locked(path):
+            entries = _read_entries(path) or {}
+            for name in snapshot_names:
+                entries.pop(name, None)
+            if entries:
+                _write_atomically(path, entries)
+            else:
+                path.unlink(missing_ok=True)
+
+    # reporting
+
+    def diff_lines(self, serialized_data: Any, snapshot_data: Any) -> Iterator[str]:
+        received = json.loads(str(serialized_data))
+        try:
+            stored = json.loads(str(snapshot_data)) if snapshot_data else {}
+        except json.JSONDecodeError:
+            stored = {}
+        yield from diff_entries(stored, received)
