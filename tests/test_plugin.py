@@ -14,12 +14,11 @@ from typing import Any
 
 import pytest
 import torch
+from syrupy.utils import is_snapshot_write_sidecar
 
 import paramcheck.model
 import paramcheck.pytest_plugin
 import paramcheck.snapshot  # noqa: F401 - imported here so pytester's in-process runs share one module
-from syrupy.utils import is_snapshot_write_sidecar
-
 from paramcheck.snapshot import diff_entries
 from tests.tiny import save_pipeline
 
