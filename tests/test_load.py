@@ -35,6 +35,18 @@ def test_loaded_counts_and_bytes(tiny_pipeline: Path, name: str, dtype: str) -> 
     assert result.tensor_bytes == result.predicted_bytes
 
 
+@pytest.mark.parametrize("device_map", ["cpu", "auto", "balanced"])
+def test_device_maps_place_the_same_weights(tiny_pipeline: Path, device_map: str) -> None:
+    spec = resolve(str(tiny_pipeline)).component("transformer")
+    result, module = load_component(spec, device="cpu", dtype="bf16", device_map=device_map)
+    assert result.device_map == device_map
+    assert result.mismatches == ()
+    assert result.counts.parameters == sum(p.numel() for p in module.parameters())
+    if not torch.cuda.is_available():  # accelerate puts everything on the CPU: bytes as predicted
+        assert {p.device.type for p in module.parameters()} == {"cpu"}
+        assert result.tensor_bytes == result.predicted_bytes
+
+
 def test_fp16_t5_keeps_wo_in_fp32(tiny_pipeline: Path) -> None:
     spec = resolve(str(tiny_pipeline)).component("text_encoder_2")
     result, module = load_component(spec, device="cpu", dtype="fp16")
