@@ -6,6 +6,7 @@ Snapshots never carry this envelope: they hold only counts, so they change only 
 from __future__ import annotations
 
 import datetime as _dt
+import sys
 from importlib import metadata
 from typing import Any
 
@@ -17,8 +18,15 @@ LIBRARIES = ("paramcheck", "torch", "diffusers", "transformers", "accelerate", "
 
 
 def library_versions() -> dict[str, str | None]:
+    """Installed versions; a library already imported reports its own ``__version__`` (torch's names its build,
+    ``2.11.0+cu130``, where the package metadata may say only ``2.11.0``)."""
     versions: dict[str, str | None] = {}
     for name in LIBRARIES:
+        module = sys.modules.get(name)
+        version = getattr(module, "__version__", None) if module is not None else None
+        if isinstance(version, str):
+            versions[name] = version
+            continue
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
