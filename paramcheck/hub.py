@@ -26,7 +26,7 @@ from typing import Any
 from .checkpoint import TensorInfo
 from .errors import ConfigError, SourceError
 from .results import SourceInfo
-from .sources import CONFIG, MODEL_INDEX, ComponentSpec, ModelSource
+from .sources import CONFIG, MODEL_INDEX, ComponentSpec, ModelSource, model_class
 
 __all__ = ["HubModel", "HubWeights", "fetch_hub_model", "hub_source", "model_spec", "parse_hub_spec"]
 
@@ -264,14 +264,7 @@ def _components(repo: str, sha: str, listing: _Listing, where: str) -> tuple[Com
 def _single_model(repo: str, sha: str, where: str) -> ComponentSpec:
     config = _read_json(repo, sha, CONFIG, where)
     location = f"hf://{repo}@{sha}/{CONFIG}"
-    if "_class_name" in config:
-        library, class_name = "diffusers", config["_class_name"]
-    elif config.get("architectures"):
-        library, class_name = "transformers", config["architectures"][0]
-    else:
-        raise ConfigError(f"{location}: names no model class (no '_class_name' nor 'architectures')")
-    if not isinstance(class_name, str):
-        raise ConfigError(f"{location}: the model class must be a string, found {class_name!r}")
+    library, class_name = model_class(config, location)
     return ComponentSpec(name="model", library=library, class_name=class_name, config=config, config_file=location)
 
 

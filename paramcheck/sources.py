@@ -81,18 +81,25 @@ def _weights(folder: Path) -> tuple[Path, ...]:
     return tuple(sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES))
 
 
-def _model_component(name: str, folder: Path) -> ComponentSpec:
-    """A single-model folder (``config.json``): diffusers when it has ``_class_name``, else transformers."""
-    path = folder / CONFIG
-    config = read_json(path)
+def model_class(config: Mapping[str, Any], location: str) -> tuple[str, str]:
+    """``(library, class)`` a single model's config.json names: diffusers' ``_class_name``, else transformers'
+    ``architectures[0]``."""
     if "_class_name" in config:
         library, class_name = "diffusers", config["_class_name"]
     elif config.get("architectures"):
         library, class_name = "transformers", config["architectures"][0]
     else:
-        raise ConfigError(f"{path}: names no model class (no '_class_name' nor 'architectures'); add one")
+        raise ConfigError(f"{location}: names no model class (no '_class_name' nor 'architectures'); add one")
     if not isinstance(class_name, str):
-        raise ConfigError(f"{path}: the model class must be a string, found {class_name!r}")
+        raise ConfigError(f"{location}: the model class must be a string, found {class_name!r}")
+    return library, class_name
+
+
+def _model_component(name: str, folder: Path) -> ComponentSpec:
+    """A single-model folder (``config.json``): diffusers when it has ``_class_name``, else transformers."""
+    path = folder / CONFIG
+    config = read_json(path)
+    library, class_name = model_class(config, str(path))
     return ComponentSpec(
         name=name,
         library=library,
