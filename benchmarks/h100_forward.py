@@ -28,20 +28,10 @@ from paramcheck.flops import ForwardCount, OpCount  # noqa: E402
 from paramcheck.latency import forward_latency, gpu  # noqa: E402
 from paramcheck.probe import probe_forward  # noqa: E402
 from paramcheck.recipes import Shape, recipe_for  # noqa: E402
+from tests.tiny import TINY_FLUX_TRANSFORMER  # noqa: E402
 
 DEFAULT_CONFIG = ROOT / "paramcheck" / "bundled" / "flux.1-dev" / "transformer" / "config.json"
-TINY = {
-    "patch_size": 1,
-    "in_channels": 4,
-    "num_layers": 1,
-    "num_single_layers": 1,
-    "attention_head_dim": 16,
-    "num_attention_heads": 2,
-    "joint_attention_dim": 32,
-    "pooled_projection_dim": 32,
-    "axes_dims_rope": [4, 4, 8],
-    "guidance_embeds": True,
-}
+TINY = {**TINY_FLUX_TRANSFORMER, "guidance_embeds": True}
 
 
 def build(config: dict[str, Any], device: str, dtype: torch.dtype) -> torch.nn.Module:
