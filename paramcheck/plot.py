@@ -18,7 +18,7 @@ __all__ = ["FORMATS", "figure_bytes", "layer_type_rows", "write_plot"]
 
 FORMATS = ("png", "svg")
 # Which layer-type view to plot, in order of preference (the taxonomy's views; any other view is used last).
-VIEW_PREFERENCE = ("leaf", "role", "container")
+VIEW_PREFERENCE = ("role", "leaf", "container")  # role: where a DiT's parameters go (nearly all leaves are Linear)
 
 
 def layer_type_rows(report: ModelReport) -> tuple[str | None, dict[str, int]]:

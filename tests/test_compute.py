@@ -345,3 +345,18 @@ def test_cli_flops_of_a_pipeline_without_defaults(
     assert main(["report", str(folder), "--memory"]) == 0  # memory advice still works, without activations
     assert main(["plot", str(folder), "-o", str(tmp_path / "p.gif")]) == 2
     assert "name the file .png or .svg" in capsys.readouterr().err
+
+
+def test_plot_prefers_the_role_view() -> None:
+    leaf = LayerView(view="leaf", rows=(CategoryCount(category="linear", parameters=8, layers=2),))
+    role = LayerView(
+        view="role",
+        rows=(
+            CategoryCount(category="attention", parameters=3, layers=1),
+            CategoryCount(category="feed_forward", parameters=5, layers=1),
+        ),
+    )
+    comps = (ComponentCounts(name="t", library="diffusers", class_name="T", parameters=8, views=(leaf, role)),)
+    report = ModelReport(model="m", source=SourceInfo(kind="folder", location="x"), device="meta", components=comps)
+    # nearly every leaf of a DiT is a Linear: the role view is the one that says where parameters go
+    assert layer_type_rows(report) == ("role", {"attention": 3, "feed_forward": 5})
