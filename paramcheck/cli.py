@@ -226,7 +226,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
     from .devices import resolve_device
     from .load import LoadResult, load_component
-    from .model import audit
+    from .model import build_model, count_model
     from .render import load_table
     from .sources import resolve
 
@@ -237,7 +237,8 @@ def cmd_load(args: argparse.Namespace) -> int:
     if names is not None:
         for name in names:
             source.component(name)  # unknown names: one-line error with the list
-    expected = audit(source, components=[s.name for s in specs])
+    built = build_model(source, components=[s.name for s in specs])  # one meta build: counted and compared
+    expected = count_model(built)
     results: list[LoadResult] = []
     with Progress(transient=True, console=Console(stderr=True), disable=not sys.stderr.isatty()) as progress:
         task = progress.add_task("loading", total=len(specs))
@@ -249,6 +250,7 @@ def cmd_load(args: argparse.Namespace) -> int:
                 dtype=args.dtype,
                 device_map=args.device_map,
                 materialize=args.materialize,
+                reference=built.module(spec.name),
             )
             results.append(result)
             del module

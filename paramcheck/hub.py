@@ -26,7 +26,7 @@ from typing import Any
 from .checkpoint import TensorInfo
 from .errors import ConfigError, SourceError
 from .results import SourceInfo
-from .sources import CONFIG, MODEL_INDEX, ComponentSpec, ModelSource, model_class
+from .sources import CONFIG, MODEL_INDEX, ComponentSpec, ModelSource, index_entries, model_class
 
 __all__ = ["HubModel", "HubWeights", "fetch_hub_model", "hub_source", "model_spec", "parse_hub_spec"]
 
@@ -239,12 +239,7 @@ def _components(repo: str, sha: str, listing: _Listing, where: str) -> tuple[Com
         raise SourceError(f"{where}: holds neither {MODEL_INDEX} nor {CONFIG}; is it a diffusers or transformers repo?")
     index = _read_json(repo, sha, MODEL_INDEX, where)
     specs: list[ComponentSpec] = []
-    for name, value in index.items():
-        if name.startswith("_") or not isinstance(value, list):
-            continue
-        if len(value) != 2 or not all(v is None or isinstance(v, str) for v in value):
-            raise ConfigError(f"hf://{repo}@{sha}/{MODEL_INDEX}: component {name!r} must be [library, class]")
-        library, class_name = value
+    for name, library, class_name in index_entries(index, f"hf://{repo}@{sha}/{MODEL_INDEX}"):
         filename = f"{name}/{CONFIG}"
         config = _read_json(repo, sha, filename, where) if class_name is not None and filename in files else None
         specs.append(

@@ -300,8 +300,13 @@ def load_component(
     device_map: str | None = None,
     materialize: bool = False,
     check: bool = True,
+    reference: torch.nn.Module | None = None,
 ) -> tuple[LoadResult, torch.nn.Module]:
-    """Load (or materialize) one component after the fit check; measure it; compare with the config's counts."""
+    """Load (or materialize) one component after the fit check; measure it; compare with the config's counts.
+
+    ``reference`` is the component already built on meta from its config (``BuiltModel.module``); without it the
+    config is built here.
+    """
     if device_map is not None and device_map not in DEVICE_MAPS:
         raise DeviceError(f"unknown device map {device_map!r}; use one of {', '.join(DEVICE_MAPS)}")
     target = resolve_device(device)
@@ -309,7 +314,8 @@ def load_component(
         raise DeviceError(f"{spec.location}: --device meta loads no weights; use cpu or cuda to load")
     dtype_key = canonical_dtype(dtype)
     wanted = torch_dtype(dtype_key)
-    reference = build_component(spec)  # on meta: what the config says
+    if reference is None:
+        reference = build_component(spec)  # on meta: what the config says
     if reference is None:
         raise SourceError(f"{spec.location}: {spec.class_name} is not a model; nothing to load")
     predicted = predict_bytes(reference, dtype_key)

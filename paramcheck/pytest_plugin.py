@@ -391,7 +391,9 @@ class ModelCache:
             if self.device == "meta":
                 pytest.skip(f"--device meta: {case.model} weights not loaded; its counts come from configs")
             try:
-                result, module = load_component(spec, device=self.device, dtype=self.options.dtype)
+                result, module = load_component(
+                    spec, device=self.device, dtype=self.options.dtype, reference=self.module(case)
+                )
             except ParamcheckError as e:
                 pytest.fail(f"{case.model}: {e}", pytrace=False)
             self._loaded[key] = result

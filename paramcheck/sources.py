@@ -6,13 +6,14 @@ each with its config (or none, for schedulers and tokenizers) and the weight fil
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, SourceError
+from .errors import ConfigError, SourceError, UnknownModelError
 from .registry import bundled_ids, bundled_model, suggest
 from .results import SourceInfo
 
@@ -111,31 +112,28 @@ def _model_component(name: str, folder: Path) -> ComponentSpec:
     )
 
 
-def _pipeline_components(folder: Path) -> tuple[ComponentSpec, ...]:
-    index_path = folder / MODEL_INDEX
-    index = read_json(index_path)
-    specs: list[ComponentSpec] = []
+def index_entries(index: Mapping[str, Any], location: str) -> list[tuple[str, str | None, str | None]]:
+    """``(name, library, class)`` of each component a model_index.json lists (``_``-keys and settings skipped)."""
+    entries: list[tuple[str, str | None, str | None]] = []
     for name, value in index.items():
         if name.startswith("_") or not isinstance(value, list):
             continue
         if len(value) != 2 or not all(v is None or isinstance(v, str) for v in value):
-            raise ConfigError(f"{index_path}: component {name!r} must be [library, class], found {value!r}")
-        library, class_name = value
+            raise ConfigError(f"{location}: component {name!r} must be [library, class], found {value!r}")
+        entries.append((name, value[0], value[1]))
+    return entries
+
+
+def _pipeline_components(folder: Path) -> tuple[ComponentSpec, ...]:
+    index_path = folder / MODEL_INDEX
+    index = read_json(index_path)
+    specs: list[ComponentSpec] = []
+    for name, library, class_name in index_entries(index, str(index_path)):
         sub = folder / name
         config_path = sub / CONFIG
         if class_name is not None and config_path.is_file():
-            spec = _model_component(name, sub)
-            specs.append(
-                ComponentSpec(
-                    name=name,
-                    library=library,
-                    class_name=class_name,
-                    config=spec.config,
-                    folder=sub,
-                    weights=spec.weights,
-                    config_file=spec.config_file,
-                )
-            )
+            # the pipeline's own [library, class] names the component (e.g. a diffusers pipeline module)
+            specs.append(dataclasses.replace(_model_component(name, sub), library=library, class_name=class_name))
         else:
             specs.append(
                 ComponentSpec(name=name, library=library, class_name=class_name, folder=sub if sub.is_dir() else None)
@@ -189,5 +187,4 @@ def resolve(spec: str | Path) -> ModelSource:
         return read_folder(path)
     if "/" in text or text.startswith("."):
         raise SourceError(f"{text}: no such folder; give a bundled id or an existing folder")
-    bundled_model(text)  # raises UnknownModelError with suggestions
-    raise AssertionError("unreachable")
+    raise UnknownModelError(f"unknown model {text!r}; {suggest(text, bundled_ids())}")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from paramcheck.cli import main
 from paramcheck.results import ModelReport
@@ -34,11 +35,26 @@ def test_report_table_lists_components_and_total(tiny_pipeline: Path, capsys: py
         assert word in out
 
 
-def test_compare_shows_difference(tiny_pipeline: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["compare", str(tiny_pipeline), str(tiny_pipeline / "transformer")]) == 0
+def test_compare_shows_difference(
+    tiny_pipeline_configs_only: Path,
+    tiny_modules: dict[str, torch.nn.Module],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import shutil
+
+    new = Path(shutil.copytree(tiny_pipeline_configs_only, tmp_path / "new"))
+    config_path = new / "transformer" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["num_single_layers"] += 1
+    config_path.write_text(json.dumps(config))
+    assert main(["compare", str(tiny_pipeline_configs_only), str(new)]) == 0
     out = capsys.readouterr().out
-    assert "transformer" in out
-    assert "−" in out
+    # one more single-stream block: its size as the tiny module itself counts it
+    block = sum(p.numel() for p in tiny_modules["transformer"].single_transformer_blocks[0].parameters())
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") >= 4}
+    assert rows["transformer"].rstrip(" │").endswith(f"+{block:,}")
+    assert rows["vae"].rstrip(" │").endswith(" 0")
 
 
 def test_bad_dtype_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
