@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from paramcheck.checkpoint_render import issue_lines
-from paramcheck.pytest_plugin import AuditCase, ModelCache
+from paramcheck.audit_session import AuditCase, ModelCache
+from paramcheck.checkpoint.render import issue_lines
 
 
 def test_checkpoint_matches_architecture(

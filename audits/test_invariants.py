@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from paramcheck.pytest_plugin import AuditCase, ModelCache
+from paramcheck.audit_session import AuditCase, ModelCache
 from paramcheck.results import ComponentCounts
 
 

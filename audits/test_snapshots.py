@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from syrupy.assertion import SnapshotAssertion
 
-from paramcheck.pytest_plugin import AuditCase
+from paramcheck.audit_session import AuditCase
 from paramcheck.results import ComponentCounts
 from paramcheck.snapshot import snapshot_entry
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from paramcheck.pytest_plugin import AuditCase, ModelCache
+from paramcheck.audit_session import AuditCase, ModelCache
 
 
 def test_loaded_counts_equal_config_counts(

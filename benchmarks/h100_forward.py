@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from paramcheck.flops import ForwardCount, OpCount  # noqa: E402
-from paramcheck.latency import forward_latency, gpu  # noqa: E402
-from paramcheck.probe import probe_forward  # noqa: E402
-from paramcheck.recipes import Shape, recipe_for  # noqa: E402
+from paramcheck.compute.flops import ForwardCount, OpCount  # noqa: E402
+from paramcheck.compute.latency import forward_latency, gpu  # noqa: E402
+from paramcheck.compute.probe import probe_forward  # noqa: E402
+from paramcheck.compute.recipes import Shape, recipe_for  # noqa: E402
 from tests.tiny import TINY_FLUX_TRANSFORMER  # noqa: E402
 
 DEFAULT_CONFIG = ROOT / "paramcheck" / "bundled" / "flux.1-dev" / "transformer" / "config.json"

@@ -30,7 +30,7 @@ for spec in source.components:
 
 PEER = """
 import json
-from paramcheck.model import build_model
+from paramcheck.build import build_model
 from paramcheck.sources import resolve
 built = build_model(resolve({model!r}))
 totals = {{}}

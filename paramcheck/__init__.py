@@ -20,7 +20,8 @@ from .results import (
 )
 
 if TYPE_CHECKING:
-    from .model import BuiltModel, audit, build_model, count_model
+    from .build import BuiltModel, build_model
+    from .count import audit, count_model
     from .sources import ModelSource, resolve
 
 __all__ = [
@@ -47,10 +48,10 @@ __all__ = [
 ]
 
 _LAZY = {
-    "BuiltModel": "model",
-    "audit": "model",
-    "build_model": "model",
-    "count_model": "model",
+    "BuiltModel": "build",
+    "audit": "count",
+    "build_model": "build",
+    "count_model": "count",
     "ModelSource": "sources",
     "resolve": "sources",
 }

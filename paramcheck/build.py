@@ -9,15 +9,19 @@ import contextlib
 import importlib
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import torch
 
 from .errors import ConfigError
-from .sources import ComponentSpec
+from .sources import ComponentSpec, ModelSource
 
-__all__ = ["build_component", "is_module_class", "resolve_class"]
+__all__ = ["BuiltModel", "Progress", "build_component", "build_model", "is_module_class", "quiet", "resolve_class"]
+
+Progress = Callable[[str], None]
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +37,7 @@ def resolve_class(library: str, class_name: str, *, where: str) -> type:
         except ImportError:
             continue
         try:
-            with _quiet():  # e.g. transformers warns on importing an image processor without torchvision
+            with quiet():  # e.g. transformers warns on importing an image processor without torchvision
                 cls = getattr(module, class_name)
         except (AttributeError, ImportError, RuntimeError):
             continue
@@ -49,7 +53,7 @@ def is_module_class(cls: type) -> bool:
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def quiet() -> Iterator[None]:
     """Silence the libraries' warnings about config keys while building (they are not the user's concern)."""
     loggers = [logging.getLogger(name) for name in ("diffusers", "transformers")]
     levels = [lg.level for lg in loggers]
@@ -93,7 +97,7 @@ def build_component(spec: ComponentSpec, *, device: str | torch.device = "meta")
         raise ConfigError(f"{spec.location}: {spec.class_name} is a model but its folder has no config.json")
     config = dict(spec.config)
     try:
-        with _quiet(), torch.device(device):
+        with quiet(), torch.device(device):
             if hasattr(cls, "from_config") and hasattr(cls, "config_name"):  # diffusers ModelMixin
                 module = cls.from_config(config)
             else:
@@ -107,3 +111,36 @@ def build_component(spec: ComponentSpec, *, device: str | torch.device = "meta")
         raise ConfigError(f"{spec.location}: {spec.class_name} built something that is not a module")
     module.eval()
     return module
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuiltModel:
+    """A source with each component's module (``None`` for schedulers, tokenizers and other non-modules)."""
+
+    source: ModelSource
+    modules: Mapping[str, torch.nn.Module | None] = field(compare=False)
+    device: str
+
+    def module(self, name: str) -> torch.nn.Module | None:
+        if name not in self.modules:
+            self.source.component(name)  # raises with the list of components
+        return self.modules[name]
+
+
+def build_model(
+    source: ModelSource,
+    *,
+    components: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> BuiltModel:
+    """Build every component (or those named) on the meta device."""
+    specs = source.components
+    if components is not None:
+        specs = tuple(source.component(name) for name in components)
+    modules: dict[str, torch.nn.Module | None] = {}
+    for spec in specs:
+        if progress is not None:
+            progress(spec.name)
+        modules[spec.name] = build_component(spec)
+    subset = ModelSource(model=source.model, info=source.info, components=specs, notes=source.notes)
+    return BuiltModel(source=subset, modules=MappingProxyType(modules), device="meta")

@@ -7,13 +7,16 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from .dtypes import DTYPE_NAMES, canonical_dtype
 from .envelope import envelope
 from .errors import ParamcheckError
+
+if TYPE_CHECKING:
+    from .sources import ModelSource
 
 __all__ = ["main"]
 
@@ -45,8 +48,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     from rich.progress import Progress
     from rich.table import Table
 
-    from .model import audit
-    from .registry import bundled_ids, bundled_model
+    from .count import audit
+    from .sources.bundled import bundled_ids, bundled_model
 
     table = Table(title="bundled models", title_justify="left")
     for column in ("id", "family", "hub repository", "components with parameters"):
@@ -83,18 +86,16 @@ def _taxonomy(args: argparse.Namespace) -> Any:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .hub import model_spec
+    from .count import audit
+    from .listing import fold, merge_views, select, select_records, unfolded
+    from .render import component_table, listing_table, views_table
+    from .sources import resolve
 
-    args.model = model_spec(args.model, args.revision)  # ORG/NAME that is no bundled id nor path: the hub
-    from .layers import fold, merge_views, select, select_records, unfolded
-    from .model import audit
-    from .render import component_table
-    from .render_layers import listing_table, views_table
-
+    source = resolve(args.model, args.revision)
     if args.flops or args.memory or args.html:
-        return _report_compute(args)
+        return _report_compute(args, source)
     taxonomy = _taxonomy(args)
-    report = audit(args.model, layers=args.layers, taxonomy=taxonomy)
+    report = audit(source, layers=args.layers, taxonomy=taxonomy)
     views = merge_views(report.components)
     if args.json:
         data = report.to_dict()
@@ -128,12 +129,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_compute(args: argparse.Namespace) -> int:
+def _report_compute(args: argparse.Namespace, source: ModelSource) -> int:
     """``report --flops/--memory/--html``: parameters, then FLOPs and latency, then memory advice."""
-    from .analysis import analyse
+    from .compute.analysis import analyse
 
     analysis = analyse(
-        args.model,
+        source,
         flops=args.flops or args.memory or bool(args.html),
         require_flops=args.flops,
         gpu_name=args.gpu,
@@ -146,14 +147,14 @@ def _report_compute(args: argparse.Namespace) -> int:
         frames=args.frames,
     )
     if args.html:
-        from .html import write_html
+        from .compute.html import write_html
 
         write_html(analysis, Path(args.html))
     if args.json:
         data = analysis.to_dict(flops=args.flops, memory=args.memory)
         _write_json(envelope("report", data, dtype=args.dtype), args.output)
         return 0
-    from .compute_tables import flops_table, memory_fit_table, memory_weights_table
+    from .compute.tables import flops_table, memory_fit_table, memory_weights_table
     from .render import component_table
 
     console = _console()
@@ -174,25 +175,24 @@ def _report_compute(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from .hub import model_spec
-    from .model import audit
+    from .count import audit
     from .plot import write_plot
+    from .sources import resolve
 
-    reports = [audit(model_spec(model)) for model in args.models]
+    reports = [audit(resolve(model)) for model in args.models]
     write_plot(reports, Path(args.output))
     print(f"wrote {args.output}")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .hub import model_spec
-    from .layers import merge_views
-    from .model import audit
-    from .render import compare_table
-    from .render_layers import views_compare_table
+    from .count import audit
+    from .listing import merge_views
+    from .render import compare_table, views_compare_table
+    from .sources import resolve
 
     taxonomy = _taxonomy(args)
-    reports = [audit(model_spec(model), taxonomy=taxonomy) for model in args.models]
+    reports = [audit(resolve(model), taxonomy=taxonomy) for model in args.models]
     views = [merge_views(r.components) for r in reports]
     if args.json:
         payload = {
@@ -224,9 +224,10 @@ def cmd_load(args: argparse.Namespace) -> int:
 
     from rich.progress import Progress
 
+    from .build import build_model
+    from .count import count_model
     from .devices import resolve_device
     from .load import LoadResult, load_component
-    from .model import build_model, count_model
     from .render import load_table
     from .sources import resolve
 
@@ -301,8 +302,8 @@ def _layer_options(p: argparse.ArgumentParser) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Header counts of a checkpoint and its verdict against the architecture; exit 1 on a mismatch."""
-    from .checkpoint_render import issue_lines, stored_table, verdict_line, verdict_table
-    from .conformance import check_checkpoint, taxonomy_views
+    from .checkpoint.check import check_checkpoint, taxonomy_views
+    from .checkpoint.render import issue_lines, stored_table, verdict_line, verdict_table
 
     check = check_checkpoint(args.path, against=args.against, views=taxonomy_views)
     if args.json:
@@ -381,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_compute_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("compute and memory (defaults: the pipeline's own, see paramcheck.recipes)")
+    g = p.add_argument_group("compute and memory (defaults: the pipeline's own, see paramcheck.compute.recipes)")
     g.add_argument("--flops", action="store_true", help="FLOPs/MACs per component and per image, latency estimate")
     g.add_argument("--memory", action="store_true", help="weights per format, cards that fit, activation memory")
     g.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with tables and plots")

@@ -1,14 +1,32 @@
-"""Module -> counts: every distinct parameter once, ties named, buffers apart. Pure functions."""
+"""Module -> counts: every distinct parameter once, ties named, buffers apart; a built model -> its report."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
-from .results import TiedGroup
+from .build import BuiltModel, Progress, build_model
+from .devices import META_NOTE
+from .results import ComponentCounts, ModelReport, TiedGroup
+from .sources import ComponentSpec, ModelSource, resolve
+from .taxonomy import classify
 
-__all__ = ["BufferCounts", "buffer_counts", "parameter_count", "tied_groups"]
+if TYPE_CHECKING:
+    from .taxonomy import Taxonomy
+
+__all__ = [
+    "META_NOTE",
+    "BufferCounts",
+    "audit",
+    "buffer_counts",
+    "count_component",
+    "count_model",
+    "parameter_count",
+    "tied_groups",
+]
 
 
 def parameter_count(module: torch.nn.Module) -> int:
@@ -48,3 +66,64 @@ def buffer_counts(module: torch.nn.Module) -> BufferCounts:
             else:
                 persistent += buffer.numel()
     return BufferCounts(persistent=persistent, non_persistent=non_persistent)
+
+
+def count_component(
+    spec: ComponentSpec,
+    module: torch.nn.Module | None,
+    *,
+    layers: bool = False,
+    taxonomy: Taxonomy | None = None,
+) -> ComponentCounts:
+    """Counts of one component with its layer-type views (and, with ``layers``, one record per module).
+
+    A component with no module (scheduler, tokenizer) counts zero.
+    """
+    if module is None:
+        return ComponentCounts(name=spec.name, library=spec.library, class_name=spec.class_name, parameters=0)
+    buffers = buffer_counts(module)
+    classification = classify(module, taxonomy, records=layers)
+    counts = ComponentCounts(
+        name=spec.name,
+        library=spec.library,
+        class_name=spec.class_name,
+        parameters=parameter_count(module),
+        persistent_buffers=buffers.persistent,
+        non_persistent_buffers=buffers.non_persistent,
+        tied=tied_groups(module),
+        views=classification.views,
+        layers=classification.records,
+    )
+    return counts
+
+
+def count_model(built: BuiltModel, *, layers: bool = False, taxonomy: Taxonomy | None = None) -> ModelReport:
+    """The report of a built model: one ``ComponentCounts`` per component, in pipeline order."""
+    components = tuple(
+        count_component(spec, built.modules[spec.name], layers=layers, taxonomy=taxonomy)
+        for spec in built.source.components
+    )
+    notes = built.source.notes
+    if built.device == "meta":
+        notes = (META_NOTE, *notes)
+    return ModelReport(
+        model=built.source.model,
+        source=built.source.info,
+        device=built.device,
+        components=components,
+        notes=notes,
+    )
+
+
+def audit(
+    model: str | ModelSource,
+    *,
+    components: Sequence[str] | None = None,
+    layers: bool = False,
+    progress: Progress | None = None,
+    taxonomy: Taxonomy | None = None,
+) -> ModelReport:
+    """Resolve, build on meta and count: the one call most users need."""
+    source = resolve(model) if isinstance(model, str) else model
+    built = build_model(source, components=components, progress=progress)
+    return count_model(built, layers=layers, taxonomy=taxonomy)

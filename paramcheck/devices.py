@@ -6,9 +6,11 @@ import re
 
 from .errors import DeviceError
 
-__all__ = ["DEVICE_CHOICES", "DEVICE_MAPS", "parse_device", "resolve_device"]
+__all__ = ["DEVICES", "DEVICE_CHOICES", "DEVICE_MAPS", "META_NOTE", "parse_device", "resolve_device"]
 
-DEVICE_CHOICES = "auto, cpu, cuda, cuda:N, meta"
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "meta")
+DEVICE_CHOICES = ", ".join(DEVICES)
+META_NOTE = "config only: counted on the meta device, no weights read"
 DEVICE_MAPS = ("balanced", "auto", "cpu")
 _PATTERN = re.compile(r"auto|cpu|meta|cuda(:\d+)?")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 __all__ = [
     "CheckpointError",
     "ConfigError",
@@ -9,6 +11,7 @@ __all__ = [
     "ParamcheckError",
     "SourceError",
     "UnknownModelError",
+    "suggest",
 ]
 
 
@@ -34,3 +37,17 @@ class CheckpointError(ParamcheckError):
 
 class DeviceError(ParamcheckError):
     """A device that is not available or too small for what was asked."""
+
+
+LIST_HINT = "paramcheck list shows the bundled ids; a folder or hub:REPO works too"
+
+
+def suggest(name: str, candidates: tuple[str, ...], *, hint: str = LIST_HINT) -> str:
+    """The end of an error message: the closest names, then where to see them all."""
+    lowered = {c.lower(): c for c in candidates}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)
+    close += [lowered[c] for c in lowered if name.lower() in c and lowered[c] not in close]
+    if close:
+        names = " or ".join(repr(lowered.get(c, c)) for c in dict.fromkeys(close))
+        return f"did you mean {names}? ({hint})"
+    return hint

@@ -16,11 +16,11 @@ from typing import Any
 
 import torch
 
-from .build import _quiet, build_component, resolve_class
+from .build import build_component, quiet, resolve_class
+from .count import count_component
 from .devices import DEVICE_MAPS, resolve_device
 from .dtypes import canonical_dtype
 from .errors import DeviceError, ParamcheckError, SourceError
-from .model import count_component
 from .results import ComponentCounts
 from .sources import ComponentSpec
 
@@ -259,7 +259,7 @@ def _from_pretrained(
     else:
         kwargs["torch_dtype"] = dtype
     try:
-        with _quiet():
+        with quiet():
             module, info = cls.from_pretrained(spec.folder, **kwargs)
     except (OSError, ValueError, RuntimeError, KeyError) as e:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__

@@ -19,6 +19,7 @@ from syrupy.exceptions import TaintedSnapshotError
 from syrupy.extensions.base import AbstractSyrupyExtension
 from syrupy.utils import exclusive_file_lock, snapshot_file_lock_enabled
 
+from .audit_session import CASE_FIXTURE, SNAPSHOT_DIR_INI
 from .results import ComponentCounts
 
 if TYPE_CHECKING:
@@ -35,8 +36,6 @@ __all__ = [
     "snapshot_entry",
 ]
 
-CASE_FIXTURE = "paramcheck_case"
-SNAPSHOT_DIR_INI = "paramcheck_snapshot_dir"
 TIE_AND_BUFFER_KEYS = ("persistent_buffers", "non_persistent_buffers", "tied_parameters", "tied")
 PARTS = ("counts", "layer_types", "ties_and_buffers")
 ABSENT = "(absent)"

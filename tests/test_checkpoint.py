@@ -18,10 +18,11 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from paramcheck.checkpoint import read_checkpoint, read_header
+from paramcheck.checkpoint.check import CheckReport, check_checkpoint
+from paramcheck.checkpoint.summary import read_checkpoint
 from paramcheck.cli import main
-from paramcheck.conformance import CheckReport, check_checkpoint
 from paramcheck.errors import CheckpointError
+from paramcheck.sources.headers import read_header
 from tests.tiny import TINY_FLUX_TRANSFORMER, save_pipeline
 
 # ---------------------------------------------------------------------------------------------------------- helpers
@@ -384,7 +385,7 @@ def test_malformed_file_exits_2_without_traceback(tmp_path: Path) -> None:
 def test_layer_type_views_only_where_every_parameter_is_stored(
     tmp_path: Path, tiny_pipeline: Path, tiny_modules: dict[str, torch.nn.Module]
 ) -> None:
-    from paramcheck.conformance import taxonomy_views
+    from paramcheck.checkpoint.check import taxonomy_views
 
     check = check_checkpoint(tiny_pipeline, views=taxonomy_views)
     for c in check.components:

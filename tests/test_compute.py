@@ -11,14 +11,14 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from paramcheck.analysis import Analysis, analyse
 from paramcheck.cli import main
-from paramcheck.flops import FlopReport, ForwardCount, OpCount
-from paramcheck.latency import GPU, LatencyReport, forward_latency, latency_report
-from paramcheck.memory import FORMATS, GIB, ComponentMemory, MemoryReport
+from paramcheck.compute.analysis import Analysis, analyse
+from paramcheck.compute.flops import FlopReport, ForwardCount, OpCount
+from paramcheck.compute.latency import GPU, LatencyReport, forward_latency, latency_report
+from paramcheck.compute.memory import FORMATS, GIB, ComponentMemory, MemoryReport
+from paramcheck.compute.probe import probe_forward
+from paramcheck.compute.recipes import DEFAULTS
 from paramcheck.plot import layer_type_rows, write_plot
-from paramcheck.probe import probe_forward
-from paramcheck.recipes import DEFAULTS
 from paramcheck.results import CategoryCount, ComponentCounts, LayerView, ModelReport, SourceInfo
 
 FMT = {f.name: f for f in FORMATS}
@@ -29,7 +29,7 @@ def _meta(*shape: int) -> torch.Tensor:
 
 
 def _by_category(result: object) -> dict[str, int]:
-    from paramcheck.flops import op_category
+    from paramcheck.compute.flops import op_category
 
     totals: dict[str, int] = {}
     for r in result.ops:  # type: ignore[attr-defined]
@@ -86,7 +86,7 @@ def test_meta_count_equals_a_real_cpu_forward(tiny_modules: dict[str, torch.nn.M
     """
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from paramcheck.recipes import RECIPES, Shape
+    from paramcheck.compute.recipes import RECIPES, Shape
 
     model = tiny_modules["transformer"]
     config = dict(model.config)

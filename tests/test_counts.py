@@ -8,8 +8,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from paramcheck.count import buffer_counts, parameter_count, tied_groups
-from paramcheck.model import audit
+from paramcheck.count import audit, buffer_counts, parameter_count, tied_groups
 from paramcheck.sources import read_folder
 
 
@@ -110,7 +109,7 @@ def test_hand_counted_toy() -> None:
 
 def test_bundled_flux_transformer_known_fact() -> None:
     pytest.importorskip("diffusers")
-    from paramcheck.registry import bundled_ids
+    from paramcheck.sources.bundled import bundled_ids
 
     if "flux.1-dev" not in bundled_ids():
         pytest.fail("flux.1-dev must be bundled", pytrace=False)

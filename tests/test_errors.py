@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from paramcheck.cli import main
+from paramcheck.count import audit
 from paramcheck.errors import ConfigError, SourceError, UnknownModelError
-from paramcheck.model import audit
 from paramcheck.sources import resolve
 
 

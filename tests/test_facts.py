@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
+from paramcheck.count import audit
 from paramcheck.dtypes import dtype_bytes
-from paramcheck.model import audit
-from paramcheck.registry import bundled_ids, bundled_model
 from paramcheck.results import ModelReport
+from paramcheck.sources.bundled import bundled_ids, bundled_model
 
 CASES = [
     pytest.param(model_id, index, fact, id=f"{model_id}-{fact['component']}-{fact['kind']}-{index}")

@@ -22,9 +22,10 @@ import torch
 from safetensors import safe_open
 
 from paramcheck.cli import main
+from paramcheck.count import audit
 from paramcheck.errors import SourceError
-from paramcheck.hub import fetch_hub_model, model_spec, parse_hub_spec
-from paramcheck.model import audit
+from paramcheck.sources import model_spec
+from paramcheck.sources.hub import fetch_hub_model, parse_hub_spec
 from tests.hub_server import HubServer, HubState, Repo, commit_sha, read_tree, serve
 from tests.tiny import TINY_FLUX_TRANSFORMER, TINY_VAE, save_pipeline, tiny_flux_modules
 
@@ -401,7 +402,7 @@ def test_cli_environment_alone_points_huggingface_hub(hub: Hub, layout: Layout, 
 
 
 def test_check_a_hub_repository_like_a_local_folder(hub: Hub, layout: Layout) -> None:
-    from paramcheck.conformance import check_checkpoint
+    from paramcheck.checkpoint.check import check_checkpoint
 
     remote = check_checkpoint(f"hub:{REPO}@{layout.old.sha}")
     local = check_checkpoint(layout.old.folder)
@@ -413,7 +414,7 @@ def test_check_a_hub_repository_like_a_local_folder(hub: Hub, layout: Layout) ->
 
 
 def test_check_catches_weights_that_do_not_fit_the_hub_config(hub: Hub, layout: Layout) -> None:
-    from paramcheck.conformance import check_checkpoint
+    from paramcheck.checkpoint.check import check_checkpoint
 
     # main's vae config has two layers per block; this commit ships the old one-layer vae weights with it
     files = dict(layout.new.files)

@@ -16,7 +16,7 @@ import pytest
 import torch
 from syrupy.utils import is_snapshot_write_sidecar
 
-import paramcheck.model
+import paramcheck.build
 import paramcheck.pytest_plugin
 import paramcheck.snapshot  # noqa: F401 - imported here so pytester's in-process runs share one module
 from paramcheck.snapshot import diff_entries
@@ -31,32 +31,38 @@ CONFTEST = """
 import json
 from pathlib import Path
 
-import paramcheck.model
+import paramcheck.build
 
 pytest_plugins = ["paramcheck.pytest_plugin"]
 
 
 def pytest_configure(config):
-    original = paramcheck.model.build_model
+    original = paramcheck.build.build_model
     calls = {}
 
     def counting(source, **kwargs):
         calls[source.model] = calls.get(source.model, 0) + 1
         return original(source, **kwargs)
 
-    paramcheck.model.build_model = counting
+    paramcheck.build.build_model = counting
     config._build_calls = (original, calls)
 
 
-def pytest_unconfigure(config):
+def pytest_sessionfinish(session):
+    # written here, not at unconfigure: an xdist worker reports "finished" after its sessionfinish and the
+    # controller may return before the worker's unconfigure has run
+    config = session.config
     if not hasattr(config, "_build_calls"):  # a usage error stopped configuration first
         return
-    original, calls = config._build_calls
-    paramcheck.model.build_model = original
     worker = getattr(config, "workerinput", {}).get("workerid", "controller")
     folder = config.rootpath / "builds"
     folder.mkdir(exist_ok=True)
-    (folder / f"{worker}.json").write_text(json.dumps(calls))
+    (folder / f"{worker}.json").write_text(json.dumps(config._build_calls[1]))
+
+
+def pytest_unconfigure(config):
+    if hasattr(config, "_build_calls"):
+        paramcheck.build.build_model = config._build_calls[0]
 """
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from paramcheck.analysis import Analysis, analyse
-from paramcheck.flops import FlopReport
-from paramcheck.recipes import DEFAULTS
+from paramcheck.compute.analysis import Analysis, analyse
+from paramcheck.compute.flops import FlopReport
+from paramcheck.compute.recipes import DEFAULTS
 
 BUNDLED = Path(__file__).resolve().parent.parent / "paramcheck" / "bundled"
 

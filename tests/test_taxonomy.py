@@ -12,7 +12,7 @@ from torch import nn
 
 from paramcheck.cli import main
 from paramcheck.errors import ConfigError
-from paramcheck.layers import fold, merge_views, select
+from paramcheck.listing import fold, merge_views, select
 from paramcheck.results import ComponentCounts, LayerView
 from paramcheck.taxonomy import CATEGORIES, Taxonomy, classify, load_taxonomy
 from tests.tiny import save_pipeline, tiny_flux_modules
@@ -181,14 +181,14 @@ def test_tiny_real_classes_partition_exactly(tiny_real: dict[str, nn.Module], na
 
 
 def _bundled() -> list[str]:
-    from paramcheck.registry import bundled_ids
+    from paramcheck.sources.bundled import bundled_ids
 
     return sorted(bundled_ids())
 
 
 @pytest.mark.parametrize("model_id", _bundled())
 def test_bundled_views_partition_exactly(model_id: str) -> None:
-    from paramcheck.model import build_model
+    from paramcheck.build import build_model
     from paramcheck.sources import resolve
 
     built = build_model(resolve(model_id))

@@ -6,10 +6,10 @@ import io
 from html import escape
 from pathlib import Path
 
+from ..errors import ParamcheckError
+from ..render import component_table
 from .analysis import Analysis
-from .compute_tables import flops_table, memory_fit_table, memory_weights_table
-from .errors import ParamcheckError
-from .render import component_table
+from .tables import flops_table, memory_fit_table, memory_weights_table
 
 __all__ = ["render_html", "write_html"]
 
@@ -30,7 +30,7 @@ def _text(table: object) -> str:
 
 
 def render_html(analysis: Analysis) -> str:
-    from .plot import figure_bytes
+    from ..plot import figure_bytes
 
     report = analysis.report
     parts = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from .checkpoint import CheckpointReport
-from .conformance import CheckReport, ComponentCheck
+from .check import CheckReport, ComponentCheck
+from .summary import CheckpointReport
 
 __all__ = ["issue_lines", "stored_table", "verdict_line", "verdict_table"]
 

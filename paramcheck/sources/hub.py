@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import TensorInfo
-from .errors import ConfigError, SourceError
-from .results import SourceInfo
-from .sources import CONFIG, MODEL_INDEX, ComponentSpec, ModelSource, index_entries, model_class
+from ..errors import ConfigError, SourceError
+from ..results import SourceInfo
+from .headers import TensorInfo
+from .spec import CONFIG, MODEL_INDEX, ComponentSpec, ModelSource, index_entries, model_class
 
-__all__ = ["HubModel", "HubWeights", "fetch_hub_model", "hub_source", "model_spec", "parse_hub_spec"]
+__all__ = ["REPO_ID", "HubModel", "HubWeights", "fetch_hub_model", "hub_source", "parse_hub_spec"]
 
 logger = logging.getLogger(__name__)
 
@@ -96,26 +96,6 @@ def parse_hub_spec(spec: str) -> tuple[str, str | None]:
     if "@" in spec and not revision:
         raise SourceError(f"hub:{spec}: empty revision after '@'; give a branch, tag or commit sha, or drop the '@'")
     return repo, revision or None
-
-
-def model_spec(text: str, revision: str | None = None) -> str:
-    """What the CLI passes to ``resolve``: ``org/name`` that is neither bundled nor an existing path means the hub."""
-    from .registry import bundled_ids
-
-    if text.startswith("hub:"):
-        if revision is None:
-            return text
-        if "@" in text:
-            raise SourceError(f"{text}: names a revision and --revision {revision} too; give only one")
-        return f"{text}@{revision}"
-    is_local = text in bundled_ids() or Path(text).expanduser().exists()
-    if not is_local and REPO_ID.fullmatch(text.partition("@")[0]) and not text.startswith("."):
-        if revision is not None and "@" in text:
-            raise SourceError(f"{text}: names a revision and --revision {revision} too; give only one")
-        return f"hub:{text}" + (f"@{revision}" if revision else "")
-    if revision is not None:
-        raise SourceError(f"{text}: --revision applies to hub repositories only (ORG/NAME or hub:ORG/NAME)")
-    return text
 
 
 def hub_source(spec: str) -> ModelSource:

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..results import ModelReport
 from .flops import FlopReport
-from .results import ModelReport
 
 __all__ = ["CARDS_GIB", "FORMATS", "ComponentMemory", "MemoryReport", "WeightFormat", "memory_report"]
 

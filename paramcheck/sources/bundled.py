@@ -1,8 +1,7 @@
-"""The bundled models: ids -> folders shipped inside the package, with suggestions for unknown ids."""
+"""The bundled models: ids -> folders shipped inside the package (``paramcheck/bundled/<id>/``)."""
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from dataclasses import dataclass
@@ -10,9 +9,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import UnknownModelError
+from ..errors import UnknownModelError, suggest
 
-__all__ = ["BundledModel", "bundled_ids", "bundled_model", "suggest"]
+__all__ = ["BundledModel", "bundled_ids", "bundled_model"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,20 +46,6 @@ def bundled_ids() -> tuple[str, ...]:
     if not root.is_dir():
         return ()
     return tuple(sorted(p.name for p in root.iterdir() if (p / "model_index.json").is_file()))
-
-
-LIST_HINT = "paramcheck list shows the bundled ids; a folder or hub:REPO works too"
-
-
-def suggest(name: str, candidates: tuple[str, ...], *, hint: str = LIST_HINT) -> str:
-    """The end of an error message: the closest names, then where to see them all."""
-    lowered = {c.lower(): c for c in candidates}
-    close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)
-    close += [lowered[c] for c in lowered if name.lower() in c and lowered[c] not in close]
-    if close:
-        names = " or ".join(repr(lowered.get(c, c)) for c in dict.fromkeys(close))
-        return f"did you mean {names}? ({hint})"
-    return hint
 
 
 def bundled_model(model_id: str) -> BundledModel:

@@ -20,12 +20,13 @@ from typing import Any
 
 import torch
 
-from .build import build_component
-from .checkpoint import CheckpointComponent, CheckpointReport, Header, read_checkpoint, summarize
-from .count import buffer_counts, parameter_count
-from .errors import ConfigError
-from .results import LayerView
-from .sources import ComponentSpec, read_folder, resolve
+from ..build import build_component
+from ..count import buffer_counts, parameter_count
+from ..errors import ConfigError
+from ..results import LayerView
+from ..sources import ComponentSpec, read_folder, resolve
+from ..sources.headers import Header
+from .summary import CheckpointComponent, CheckpointReport, read_checkpoint, summarize
 
 __all__ = [
     "CheckReport",
@@ -46,7 +47,7 @@ ViewsHook = Callable[[torch.nn.Module, frozenset[str]], tuple[LayerView, ...]]
 def taxonomy_views(module: torch.nn.Module, names: frozenset[str]) -> tuple[LayerView, ...]:
     """The taxonomy's layer-type views of ``module`` when the checkpoint holds every parameter (a tied one under
     any of its names); ``()`` otherwise, since a partial checkpoint's tables would not be the architecture's."""
-    from .taxonomy import classify
+    from ..taxonomy import classify
 
     held: dict[int, bool] = {}
     for name, parameter in module.named_parameters(remove_duplicate=False):
@@ -368,7 +369,7 @@ def check_checkpoint(
 
 def check_hub(spec: str, *, views: ViewsHook | None = None) -> CheckReport:
     """The same check for a hub repository: its configs and its safetensors headers, read by range requests."""
-    from .hub import fetch_hub_model, parse_hub_spec
+    from ..sources.hub import fetch_hub_model, parse_hub_spec
 
     repo, revision = parse_hub_spec(spec)
     hub = fetch_hub_model(repo, revision)

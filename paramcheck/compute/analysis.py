@@ -6,11 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigError
+from ..build import build_model
+from ..count import count_model
+from ..errors import ConfigError
+from ..results import ModelReport
+from ..sources import ModelSource, resolve
 from .flops import FlopReport, count_flops, workload_for
 from .latency import LatencyReport, gpu, latency_report
 from .memory import MemoryReport, memory_report
-from .results import ModelReport
 
 __all__ = ["Analysis", "analyse"]
 
@@ -43,7 +46,7 @@ class Analysis:
 
 
 def analyse(
-    model: str,
+    model: str | ModelSource,
     *,
     flops: bool = True,
     require_flops: bool = True,
@@ -60,11 +63,8 @@ def analyse(
 
     Without ``require_flops`` a model with no compute defaults still gets memory advice, without activations.
     """
-    from .model import build_model, count_model
-    from .sources import resolve
-
     device = gpu(gpu_name)  # fail on a bad name before building anything
-    source = resolve(model)
+    source = resolve(model) if isinstance(model, str) else model
     built = build_model(source)
     report = count_model(built)
     flop_report = None

@@ -11,9 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError, suggest
 from .flops import FlopReport, ForwardCount
-from .registry import suggest
 
 __all__ = ["ESTIMATE_NOTE", "GPU", "GPUS", "ForwardLatency", "LatencyReport", "gpu", "latency_report"]
 

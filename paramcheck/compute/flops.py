@@ -2,7 +2,7 @@
 
 The transformer runs once per denoising step (twice with classifier-free guidance), each text encoder once per
 prompt (once more for the negative prompt under CFG), the VAE decoder once per image. Per-pipeline defaults live
-in ``paramcheck.recipes.DEFAULTS``; every value can be overridden.
+in ``paramcheck.compute.recipes.DEFAULTS``; every value can be overridden.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
+from ..sources import ModelSource
 from .recipes import PipelineDefaults, Shape, defaults_for, latent_scales, override, recipe_for
-from .sources import ModelSource
 
 __all__ = [
     "CATEGORY_RULES",
@@ -305,7 +305,7 @@ def _forwards(role: str, workload: Workload) -> int:
 
 def count_flops(built: Any, workload: Workload) -> FlopReport:
     """Count every component of a ``BuiltModel`` (meta modules) that has a recipe, for ``workload``."""
-    from .dtypes import dtype_bytes
+    from ..dtypes import dtype_bytes
     from .probe import probe_forward
 
     float_bytes = int(dtype_bytes(workload.activation_dtype))
@@ -318,7 +318,9 @@ def count_flops(built: Any, workload: Workload) -> FlopReport:
             continue
         recipe = recipe_for(spec.class_name)
         if recipe is None:
-            notes.append(f"{spec.name} ({spec.class_name}): no forward recipe in paramcheck.recipes; not counted")
+            notes.append(
+                f"{spec.name} ({spec.class_name}): no forward recipe in paramcheck.compute.recipes; not counted"
+            )
             continue
         config = dict(spec.config or {})
         batch = workload.batch * (2 if recipe.role == "denoiser" and workload.cfg_batched else 1)

@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 
-from . import meta_inputs as mi
-from .errors import ConfigError
-from .meta_inputs import Forward, Shape
-from .sources import ModelSource
+from ..errors import ConfigError
+from ..sources import ModelSource
+from . import inputs as mi
+from .inputs import Forward, Shape
 
 __all__ = [
     "DEFAULTS",
@@ -275,7 +275,7 @@ def defaults_for(source: ModelSource) -> PipelineDefaults:
     known = ", ".join(dict.fromkeys(r.key for r in DEFAULTS if r.key[0].isupper()))
     raise ConfigError(
         f"{source.model}: no compute defaults for pipeline {cls or '(none: not a pipeline folder)'}; "
-        f"FLOPs are known for {known} (add a row to paramcheck.recipes.DEFAULTS)"
+        f"FLOPs are known for {known} (add a row to paramcheck.compute.recipes.DEFAULTS)"
     )
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .checkpoint import TensorInfo
+    from ..sources.headers import TensorInfo
 
 __all__ = ["AUXILIARY", "QUANTIZATION_NOTES", "TensorRole", "classify_tensors"]
 

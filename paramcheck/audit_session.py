@@ -1,0 +1,306 @@
+"""The machinery behind the audits: options as given, the plan of cases, and one build per model per process.
+
+``paramcheck.pytest_plugin`` wires these into pytest (hooks and fixtures); nothing here registers anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .devices import DEVICES, META_NOTE
+from .devices import parse_device as _parse_device
+from .errors import ParamcheckError
+from .sources.bundled import bundled_ids
+
+if TYPE_CHECKING:
+    import torch
+
+    from .build import BuiltModel
+    from .checkpoint.check import CheckReport
+    from .load import LoadResult
+    from .results import ComponentCounts, ModelReport
+    from .sources import ModelSource
+
+__all__ = [
+    "CASE_FIXTURE",
+    "SNAPSHOT_DIR_INI",
+    "SNAPSHOT_FIXTURE",
+    "WEIGHTS_FIXTURE",
+    "AuditCase",
+    "AuditOptions",
+    "AuditPlan",
+    "ModelCache",
+    "case_of",
+    "metadata",
+    "parse_device",
+    "parse_dtype",
+    "parse_model",
+    "parse_models",
+]
+
+CASE_FIXTURE = "paramcheck_case"  # every component with a config, of every selected model
+WEIGHTS_FIXTURE = "paramcheck_weights_case"  # every component with weight files
+SNAPSHOT_FIXTURE = "paramcheck_snapshot"
+SNAPSHOT_DIR_INI = "paramcheck_snapshot_dir"
+PLAN_KEY = pytest.StashKey["AuditPlan"]()
+CHECKED_KEY = pytest.StashKey[dict[str, Any]]()
+CACHE_KEY = pytest.StashKey["ModelCache"]()
+
+
+# Option parsers: pure and cheap (every xdist worker parses again); device availability is checked in the fixture.
+
+
+def parse_device(text: str) -> str:
+    try:
+        return _parse_device(text)
+    except ParamcheckError:
+        choices = f"{', '.join(DEVICES[:-1])} or {DEVICES[-1]}"
+        raise pytest.UsageError(f"--device {text!r}: unknown device; use {choices}") from None
+
+
+def parse_dtype(text: str) -> str:
+    from .dtypes import canonical_dtype
+
+    loadable = ("fp32", "fp16", "bf16")
+    try:
+        name = canonical_dtype(text)
+    except ParamcheckError:
+        name = ""
+    if name not in loadable:
+        raise pytest.UsageError(f"--dtype {text!r}: weights load at {', '.join(loadable)} only; use one of them")
+    return name
+
+
+def parse_model(text: str) -> tuple[str, str]:
+    model, sep, source = text.partition("=")
+    if not sep or not model or not source:
+        raise pytest.UsageError(f"--model {text!r}: expected ID=SOURCE; e.g. --model flux.1-dev=./FLUX.1-dev-new")
+    return model, source
+
+
+def parse_models(text: str) -> tuple[str, ...]:
+    ids = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if not ids:
+        raise pytest.UsageError(f"--models {text!r}: no model ids; give a comma-separated list, e.g. flux.1-dev")
+    return ids
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AuditOptions:
+    """The options as given; ``device`` is resolved (``auto`` -> cuda or cpu) by the session fixture."""
+
+    device: str = "auto"
+    dtype: str = "fp32"
+    overrides: tuple[tuple[str, str], ...] = ()
+    models: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> AuditOptions:
+        return cls(
+            device=config.getoption("paramcheck_device"),
+            dtype=config.getoption("paramcheck_dtype"),
+            overrides=tuple(config.getoption("paramcheck_model")),
+            models=config.getoption("paramcheck_models"),
+        )
+
+    @property
+    def override_map(self) -> dict[str, str]:
+        return dict(self.overrides)
+
+    def known(self) -> tuple[str, ...]:
+        """Every model an audit is collected for: the bundled ones and the overridden ones, sorted."""
+        return tuple(sorted({*bundled_ids(), *self.override_map}))
+
+    def selected(self) -> tuple[str, ...]:
+        """``--models``, else the ``--model`` ids, else every bundled model."""
+        if self.models is not None:
+            return self.models
+        if self.overrides:
+            return tuple(self.override_map)
+        return bundled_ids()
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AuditCase:
+    """One audited component: its id ``<model>-<component>`` is what ``-k`` matches."""
+
+    model: str
+    component: str
+    source: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.model}-{self.component}"
+
+
+class AuditPlan:
+    """Options plus each model's source, resolved once per process (collection reads only JSON files)."""
+
+    def __init__(self, options: AuditOptions) -> None:
+        self.options = options
+        self._sources: dict[str, ModelSource] = {}
+
+    def source(self, model: str) -> ModelSource:
+        if model not in self._sources:
+            from .sources import resolve
+
+            location = self.options.override_map.get(model, model)
+            source = resolve(location)
+            self._sources[model] = dataclasses.replace(source, model=model)
+        return self._sources[model]
+
+    def cases(self, *, weights: bool) -> list[AuditCase]:
+        cases = []
+        for model in self.options.known():
+            source = self.source(model)
+            for spec in source.components:
+                if spec.config is None or (weights and not spec.weights):
+                    continue
+                cases.append(AuditCase(model=model, component=spec.name, source=source.info.location))
+        return sorted(cases, key=lambda case: case.id)
+
+
+def plan_of(config: pytest.Config) -> AuditPlan:
+    if PLAN_KEY not in config.stash:
+        config.stash[PLAN_KEY] = AuditPlan(AuditOptions.from_config(config))
+    return config.stash[PLAN_KEY]
+
+
+def case_of(item: pytest.Item) -> AuditCase | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    for name in (CASE_FIXTURE, WEIGHTS_FIXTURE):
+        case = callspec.params.get(name)
+        if isinstance(case, AuditCase):
+            return case
+    return None
+
+
+class ModelCache:
+    """One build (and one count) per model per process, one load per component, whatever the number of audits."""
+
+    def __init__(self, plan: AuditPlan) -> None:
+        self.plan = plan
+        self._device: str | None = None
+        self._built: dict[str, BuiltModel] = {}
+        self._reports: dict[str, ModelReport] = {}
+        self._loaded: dict[tuple[str, str], LoadResult] = {}
+        self._checked: dict[tuple[str, str], CheckReport] = {}
+
+    @property
+    def options(self) -> AuditOptions:
+        return self.plan.options
+
+    @property
+    def resolved_device(self) -> str | None:
+        """The device once an audit has resolved it, else ``None`` (no resolution here: metadata must not fail)."""
+        return self._device
+
+    @property
+    def device(self) -> str:
+        """``--device`` resolved on first use; a one-line failure when it is not available."""
+        if self._device is None:
+            from .devices import resolve_device
+
+            try:
+                self._device = resolve_device(self.options.device)
+            except ParamcheckError as e:
+                pytest.fail(str(e), pytrace=False)
+        return self._device
+
+    def source(self, model: str) -> ModelSource:
+        return self.plan.source(model)
+
+    def built(self, model: str) -> BuiltModel:
+        """The model built on meta from its configs; built once."""
+        if model not in self._built:
+            from .build import build_model
+
+            try:
+                self._built[model] = build_model(self.source(model))
+            except ParamcheckError as e:
+                pytest.fail(f"{model}: {e}", pytrace=False)
+        return self._built[model]
+
+    def report(self, model: str) -> ModelReport:
+        """The counts of the one build; counted once."""
+        if model not in self._reports:
+            from .count import count_model
+
+            self._reports[model] = count_model(self.built(model))
+        return self._reports[model]
+
+    def counts(self, case: AuditCase) -> ComponentCounts:
+        counts = self.report(case.model).component(case.component)
+        if counts is None:
+            pytest.fail(f"{case.model}: no component {case.component!r} in the built model", pytrace=False)
+        return counts
+
+    def module(self, case: AuditCase) -> torch.nn.Module | None:
+        """The component's meta-device module from the one build."""
+        return self.built(case.model).module(case.component)
+
+    def loaded(self, case: AuditCase) -> ComponentCounts:
+        """Counts of the component loaded with ``from_pretrained`` on ``--device`` at ``--dtype``; loaded once."""
+        return self.load_result(case).counts
+
+    def load_result(self, case: AuditCase) -> LoadResult:
+        """The whole load: counts, and the tensors ``from_pretrained`` found missing, unexpected or mis-shaped."""
+        key = (case.model, case.component)
+        if key not in self._loaded:
+            from .load import load_component
+
+            spec = self.source(case.model).component(case.component)
+            if self.device == "meta":
+                pytest.skip(f"--device meta: {case.model} weights not loaded; its counts come from configs")
+            try:
+                result, module = load_component(
+                    spec, device=self.device, dtype=self.options.dtype, reference=self.module(case)
+                )
+            except ParamcheckError as e:
+                pytest.fail(f"{case.model}: {e}", pytrace=False)
+            self._loaded[key] = result
+            del module
+        return self._loaded[key]
+
+    def checkpoint(self, case: AuditCase) -> CheckReport:
+        """The component's safetensors headers against its architecture (``paramcheck check``); checked once."""
+        key = (case.model, case.component)
+        if key not in self._checked:
+            from .checkpoint.check import check_checkpoint
+
+            spec = self.source(case.model).component(case.component)
+            try:
+                self._checked[key] = check_checkpoint(spec.folder or spec.location)
+            except ParamcheckError as e:
+                pytest.fail(f"{case.model}: {e}", pytrace=False)
+        return self._checked[key]
+
+
+def metadata(item: pytest.Item) -> Iterator[tuple[str, Any]]:
+    case = case_of(item)
+    if case is None:
+        return
+    from .envelope import library_versions
+
+    options = plan_of(item.config).options
+    weights = item.callspec.params.get(WEIGHTS_FIXTURE) is case  # type: ignore[attr-defined]
+    device = "meta"
+    if weights:
+        cache = item.config.stash.get(CACHE_KEY, None)
+        device = cache.resolved_device or options.device if cache is not None else options.device
+    yield "model", case.model
+    yield "component", case.component
+    yield "source", case.source
+    yield "device", device
+    yield "dtype", options.dtype if weights else None
+    checked: dict[str, Any] = item.stash.get(CHECKED_KEY, {})
+    yield "checked", dict(checked)
+    yield "versions", library_versions()
+    if not weights:
+        yield "note", META_NOTE

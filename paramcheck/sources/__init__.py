@@ -1,0 +1,55 @@
+"""Where a model comes from: a bundled id, a local folder or a hub repository, read once into a ``ModelSource``.
+
+``resolve`` is the one interpreter of a model argument; every command and the pytest plugin call it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import SourceError, UnknownModelError, suggest
+from ..results import SourceInfo
+from .bundled import bundled_ids, bundled_model
+from .hub import REPO_ID, hub_source
+from .local import read_folder
+from .spec import ComponentSpec, ModelSource
+
+__all__ = ["ComponentSpec", "ModelSource", "model_spec", "read_folder", "resolve"]
+
+
+def model_spec(text: str, revision: str | None = None) -> str:
+    """The argument as ``resolve`` reads it: ``hub:ORG/NAME[@REV]`` for the hub (``hub:`` written, or an ``ORG/NAME``
+    that is neither a bundled id nor an existing path), else the text itself."""
+    if text.startswith("hub:"):
+        if revision is None:
+            return text
+        if "@" in text:
+            raise SourceError(f"{text}: names a revision and --revision {revision} too; give only one")
+        return f"{text}@{revision}"
+    is_local = text in bundled_ids() or Path(text).expanduser().exists()
+    if not is_local and REPO_ID.fullmatch(text.partition("@")[0]) and not text.startswith("."):
+        if revision is not None and "@" in text:
+            raise SourceError(f"{text}: names a revision and --revision {revision} too; give only one")
+        return f"hub:{text}" + (f"@{revision}" if revision else "")
+    if revision is not None:
+        raise SourceError(f"{text}: --revision applies to hub repositories only (ORG/NAME or hub:ORG/NAME)")
+    return text
+
+
+def resolve(spec: str | Path, revision: str | None = None) -> ModelSource:
+    """A bundled id, a local folder, or a hub repository (``hub:ORG/NAME[@REV]``, or ``ORG/NAME`` that is
+    neither bundled nor a path), with ``revision`` for hub repositories."""
+    text = model_spec(str(spec), revision)
+    if text.startswith("hub:"):
+        return hub_source(text[len("hub:") :])
+    if text in bundled_ids():
+        bundled = bundled_model(text)
+        source = read_folder(bundled.folder, model=text, kind="bundled")
+        info = SourceInfo(kind="bundled", location=bundled.hub_repo or text, weights=False)
+        return ModelSource(model=text, info=info, components=source.components)
+    path = Path(text).expanduser()
+    if path.exists():
+        return read_folder(path)
+    if "/" in text or text.startswith("."):
+        raise SourceError(f"{text}: no such folder; give a bundled id or an existing folder")
+    raise UnknownModelError(f"unknown model {text!r}; {suggest(text, bundled_ids())}")

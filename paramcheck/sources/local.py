@@ -1,0 +1,89 @@
+"""Local folders: a diffusers pipeline folder (``model_index.json``) or a single-model folder (``config.json``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from ..errors import ConfigError, SourceError
+from ..results import SourceInfo
+from .spec import (
+    CONFIG,
+    MODEL_INDEX,
+    WEIGHT_SUFFIXES,
+    ComponentSpec,
+    ModelSource,
+    index_entries,
+    model_class,
+    read_json,
+)
+
+__all__ = ["read_folder"]
+
+
+def _weights(folder: Path) -> tuple[Path, ...]:
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES))
+
+
+def _model_component(name: str, folder: Path) -> ComponentSpec:
+    """A single-model folder (``config.json``): diffusers when it has ``_class_name``, else transformers."""
+    path = folder / CONFIG
+    config = read_json(path)
+    library, class_name = model_class(config, str(path))
+    return ComponentSpec(
+        name=name,
+        library=library,
+        class_name=class_name,
+        config=config,
+        folder=folder,
+        weights=_weights(folder),
+        config_file=str(path),
+    )
+
+
+def _pipeline_components(folder: Path) -> tuple[ComponentSpec, ...]:
+    index_path = folder / MODEL_INDEX
+    index = read_json(index_path)
+    specs: list[ComponentSpec] = []
+    for name, library, class_name in index_entries(index, str(index_path)):
+        sub = folder / name
+        config_path = sub / CONFIG
+        if class_name is not None and config_path.is_file():
+            # the pipeline's own [library, class] names the component (e.g. a diffusers pipeline module)
+            specs.append(dataclasses.replace(_model_component(name, sub), library=library, class_name=class_name))
+        else:
+            specs.append(
+                ComponentSpec(name=name, library=library, class_name=class_name, folder=sub if sub.is_dir() else None)
+            )
+    if not specs:
+        raise ConfigError(f"{index_path}: lists no components; is this a diffusers model_index.json?")
+    return tuple(specs)
+
+
+def read_folder(folder: Path, *, model: str | None = None, kind: str = "folder") -> ModelSource:
+    """A local pipeline folder (``model_index.json``) or single-model folder (``config.json``)."""
+    if not folder.exists():
+        raise SourceError(f"{folder}: no such folder; give a bundled id or an existing folder")
+    if not folder.is_dir():
+        raise SourceError(f"{folder}: not a folder; give a pipeline or model folder (checkpoints: paramcheck check)")
+    try:
+        entries = {p.name for p in folder.iterdir()}
+    except OSError as e:
+        raise SourceError(f"{folder}: cannot read the folder ({e.strerror})") from e
+    if MODEL_INDEX in entries:
+        components = _pipeline_components(folder)
+    elif CONFIG in entries:
+        components = (_model_component("model", folder),)
+    else:
+        raise ConfigError(
+            f"{folder}: holds neither {MODEL_INDEX} nor {CONFIG}; point at a diffusers or transformers folder"
+        )
+    weights = any(c.weights for c in components)
+    name = model or folder.resolve().name
+    return ModelSource(
+        model=name,
+        info=SourceInfo(kind=kind, location=str(folder), weights=weights),
+        components=components,
+    )
