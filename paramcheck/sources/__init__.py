@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import SourceError, UnknownModelError, suggest
-from ..results import SourceInfo
+from ..results import SourceInfo, SourceKind
 from .bundled import bundled_ids, bundled_model
 from .hub import REPO_ID, hub_source
 from .local import read_folder
@@ -44,8 +44,8 @@ def resolve(spec: str | Path, revision: str | None = None) -> ModelSource:
         return hub_source(text[len("hub:") :])
     if text in bundled_ids():
         bundled = bundled_model(text)
-        source = read_folder(bundled.folder, model=text, kind="bundled")
-        info = SourceInfo(kind="bundled", location=bundled.hub_repo or text, weights=False)
+        source = read_folder(bundled.folder, model=text, kind=SourceKind.BUNDLED)
+        info = SourceInfo(kind=SourceKind.BUNDLED, location=bundled.hub_repo or text, weights=False)
         return ModelSource(model=text, info=info, components=source.components)
     path = Path(text).expanduser()
     if path.exists():

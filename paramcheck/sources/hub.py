@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, SourceError
-from ..results import SourceInfo
+from ..results import SourceInfo, SourceKind
 from .headers import TensorInfo
 from .spec import CONFIG, MODEL_INDEX, ComponentSpec, ModelSource, index_entries, model_class
 
@@ -141,7 +141,7 @@ def fetch_hub_model(repo: str, revision: str | None = None) -> HubModel:
             notes.append(f"{spec.name}: no safetensors weights in the repository; no header read")
     source = ModelSource(
         model=repo,
-        info=SourceInfo(kind="hub", location=repo, revision=sha, weights=False),
+        info=SourceInfo(kind=SourceKind.HUB, location=repo, revision=sha, weights=False),
         components=components,
         notes=tuple(notes),
     )

@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from ..errors import ConfigError, SourceError
-from ..results import SourceInfo
+from ..results import SourceInfo, SourceKind
 from .spec import (
     CONFIG,
     MODEL_INDEX,
@@ -62,7 +62,7 @@ def _pipeline_components(folder: Path) -> tuple[ComponentSpec, ...]:
     return tuple(specs)
 
 
-def read_folder(folder: Path, *, model: str | None = None, kind: str = "folder") -> ModelSource:
+def read_folder(folder: Path, *, model: str | None = None, kind: SourceKind = SourceKind.FOLDER) -> ModelSource:
     """A local pipeline folder (``model_index.json``) or single-model folder (``config.json``)."""
     if not folder.exists():
         raise SourceError(f"{folder}: no such folder; give a bundled id or an existing folder")
