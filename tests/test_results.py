@@ -42,7 +42,9 @@ components = st.builds(
 reports = st.builds(
     ModelReport,
     model=names,
-    source=st.builds(SourceInfo, kind=st.sampled_from(SourceKind), location=names, revision=st.none() | names, weights=st.booleans()),
+    source=st.builds(
+        SourceInfo, kind=st.sampled_from(SourceKind), location=names, revision=st.none() | names, weights=st.booleans()
+    ),
     device=names,
     components=st.lists(components, max_size=4).map(tuple),
     notes=st.lists(names, max_size=2).map(tuple),
