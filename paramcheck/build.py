@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .errors import ConfigError
+from .errors import ConfigError, first_line
 from .sources import ComponentSpec, ModelSource
 
 __all__ = ["BuiltModel", "Progress", "build_component", "build_model", "is_module_class", "quiet", "resolve_class"]
@@ -105,7 +105,7 @@ def build_component(spec: ComponentSpec, *, device: str | torch.device = "meta")
     except ConfigError:
         raise
     except Exception as e:  # the libraries raise anything from TypeError to ValueError on a bad config
-        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        message = first_line(e)
         raise ConfigError(f"{spec.location}: cannot build {spec.class_name} from its config ({message})") from e
     if not isinstance(module, torch.nn.Module):
         raise ConfigError(f"{spec.location}: {spec.class_name} built something that is not a module")

@@ -11,6 +11,7 @@ __all__ = [
     "ParamcheckError",
     "SourceError",
     "UnknownModelError",
+    "first_line",
     "suggest",
 ]
 
@@ -51,3 +52,9 @@ def suggest(name: str, candidates: tuple[str, ...], *, hint: str = LIST_HINT) ->
         names = " or ".join(repr(lowered.get(c, c)) for c in dict.fromkeys(close))
         return f"did you mean {names}? ({hint})"
     return hint
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (its type when it has none): what a one-line error can quote."""
+    text = str(error)
+    return text.splitlines()[0] if text.strip() else type(error).__name__

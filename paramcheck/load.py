@@ -20,7 +20,7 @@ from .build import build_component, quiet, resolve_class
 from .count import count_component
 from .devices import DEVICE_MAPS, resolve_device
 from .dtypes import canonical_dtype
-from .errors import DeviceError, ParamcheckError, SourceError
+from .errors import DeviceError, ParamcheckError, SourceError, first_line
 from .results import ComponentCounts
 from .sources import ComponentSpec
 
@@ -262,7 +262,7 @@ def _from_pretrained(
         with quiet():
             module, info = cls.from_pretrained(spec.folder, **kwargs)
     except (OSError, ValueError, RuntimeError, KeyError) as e:
-        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        message = first_line(e)
         raise SourceError(f"{spec.location}: from_pretrained failed ({message})") from e
     problems = [f"missing in the weights: {key}" for key in info.get("missing_keys", ())]
     problems += [f"unexpected in the weights: {key}" for key in info.get("unexpected_keys", ())]

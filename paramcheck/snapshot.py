@@ -8,8 +8,6 @@ what lets syrupy 7 relate a file to its tests, so its unused-snapshot report kee
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +18,7 @@ from syrupy.extensions.base import AbstractSyrupyExtension
 from syrupy.utils import exclusive_file_lock, snapshot_file_lock_enabled
 
 from .audit_session import CASE_FIXTURE, SNAPSHOT_DIR_INI
+from .fileio import write_atomic
 from .results import ComponentCounts
 
 if TYPE_CHECKING:
@@ -149,16 +148,7 @@ def _read_entries(path: Path) -> dict[str, Any] | None:
 
 
 def _write_atomically(path: Path, entries: Mapping[str, Any]) -> None:
-    """Write through a temporary file in the same folder and ``os.replace`` it, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as f:
-            f.write(_canonical(dict(entries)) + "\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomic(path, _canonical(dict(entries)) + "\n")
 
 
 def _locked(path: Path) -> Any:

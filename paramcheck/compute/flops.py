@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, first_line
 from ..sources import ModelSource
 from .recipes import PipelineDefaults, Shape, defaults_for, latent_scales, override, recipe_for
 
@@ -342,7 +342,7 @@ def count_flops(built: Any, workload: Workload) -> FlopReport:
         except ConfigError:
             raise
         except Exception as e:  # a model whose forward needs values meta tensors do not have
-            message = str(e).splitlines()[0] if str(e) else type(e).__name__
+            message = first_line(e)
             raise ConfigError(
                 f"{built.source.model}/{spec.name}: cannot run {spec.class_name} on meta tensors ({message}); "
                 "report it with the model's config"

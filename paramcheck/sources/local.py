@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from ..errors import ConfigError, SourceError
+from ..fileio import read_json
 from ..results import SourceInfo, SourceKind
 from .spec import (
     CONFIG,
@@ -15,7 +16,6 @@ from .spec import (
     ModelSource,
     index_entries,
     model_class,
-    read_json,
 )
 
 __all__ = ["read_folder"]

@@ -5,16 +5,15 @@ A source is read once, here or in ``local``/``hub``/``bundled``; later stages ta
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, SourceError, suggest
+from ..errors import ConfigError, suggest
 from ..results import SourceInfo
 
-__all__ = ["CONFIG", "MODEL_INDEX", "ComponentSpec", "ModelSource", "index_entries", "model_class", "read_json"]
+__all__ = ["CONFIG", "MODEL_INDEX", "ComponentSpec", "ModelSource", "index_entries", "model_class"]
 
 MODEL_INDEX = "model_index.json"
 CONFIG = "config.json"
@@ -54,23 +53,6 @@ class ModelSource:
         names = tuple(c.name for c in self.components)
         hint = "components: " + ", ".join(names)
         raise ConfigError(f"{self.model}: no component {name!r}; {suggest(name, names, hint=hint)}")
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    """A JSON object from a file, or a one-line ``ConfigError`` naming the file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except OSError as e:
-        raise SourceError(f"{path}: cannot read ({e.strerror}); check the path and its permissions") from e
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}); fix or re-download the file") from e
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a JSON object, found {type(data).__name__}")
-    return data
 
 
 def model_class(config: Mapping[str, Any], location: str) -> tuple[str, str]:
