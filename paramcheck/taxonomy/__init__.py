@@ -1,33 +1,25 @@
-"""Layer types: the seed's categories (en/zh), an ordered table of rules, and ``classify`` into three views.
+"""Layer types: each parameter of a built module placed in three views, by an ordered table of rules.
 
-Three views, each an exact partition of a component's distinct parameters (a tied tensor once, under its first
-name; a parameter held directly by a non-leaf module is placed too):
-
-- ``leaf``: the class of the module that holds the parameter (linear/conv, normalization, embedding, ...).
-- ``role``: the functional role of the nearest enclosing module that a role rule names (attention,
-  feed-forward, modulation, timestep, positional, embedding, normalization); a parameter under no role falls
-  back to its leaf category.
-- ``container``: the nearest enclosing container (transformer block, residual block, VAE encoder/decoder,
-  text-encoder layer); a parameter under none is ``outside``.
-
-The rules are data (fvcore style): the first rule of a view that matches a module (or a parameter) wins,
-and the nearest matching module above a parameter decides. Configuration rules come before the built-in ones.
+Three views, each an exact partition of a component's distinct parameters: ``leaf`` (the class of the module
+holding a parameter), ``role`` (its function: attention, feed-forward, modulation, ...) and ``container`` (the
+block it sits in). ``rules`` holds the data (categories, the rule table and how a rule matches), ``config`` the
+user's rules from ``[tool.paramcheck]``, ``classify`` how the rules place parameters and count layers.
 """
 
 from __future__ import annotations
 
 from .classify import Classification, classify
 from .config import find_config, load_taxonomy
-from .rules import CATEGORIES, RULES, VIEWS, Category, Rule, Taxonomy, default_taxonomy
+from .rules import CATEGORIES, RULES, Category, Rule, Taxonomy, View, default_taxonomy
 
 __all__ = [
     "CATEGORIES",
     "RULES",
-    "VIEWS",
     "Category",
     "Classification",
     "Rule",
     "Taxonomy",
+    "View",
     "classify",
     "default_taxonomy",
     "find_config",

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .rules import CATEGORIES, RULES, VIEWS, Category, Rule, Taxonomy, default_taxonomy
+from .rules import CATEGORIES, RULES, Category, Rule, Taxonomy, View, default_taxonomy
 
 __all__ = ["find_config", "load_taxonomy"]
 
@@ -25,6 +25,9 @@ RULE_KEYS = (
     "children",
     "leaf",
 )
+
+
+VIEW_NAMES = tuple(view.value for view in View)
 
 
 def find_config(start: Path | None = None) -> Path | None:
@@ -90,8 +93,8 @@ def _config_rule(path: Path, index: int, raw: Any, taxonomy: Taxonomy) -> Rule:
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}; use {', '.join(RULE_KEYS)}")
     view = raw.get("view")
-    if view not in VIEWS:
-        raise ConfigError(f"{where}: view {view!r} is not one of {', '.join(VIEWS)}; set view")
+    if view not in VIEW_NAMES:
+        raise ConfigError(f"{where}: view {view!r} is not one of {', '.join(VIEW_NAMES)}; set view")
     try:
         taxonomy.category(str(raw.get("category")))
     except ConfigError as e:
@@ -102,7 +105,7 @@ def _config_rule(path: Path, index: int, raw: Any, taxonomy: Taxonomy) -> Rule:
     if isinstance(children, str) or not all(isinstance(c, str) for c in children):
         raise ConfigError(f'{where}: children must be a list of class globs; write children = ["SiLU", "Linear"]')
     return Rule(
-        view=view,
+        view=View(view),
         category=str(raw["category"]),
         cls=raw.get("class"),
         attr=raw.get("attr"),

@@ -1,17 +1,21 @@
-"""Layer types: the seed's categories (en/zh), an ordered table of rules, and ``classify`` into three views.
+"""The layer-type data: categories (en/zh labels) and the ordered table of rules, one block per view.
 
-Three views, each an exact partition of a component's distinct parameters (a tied tensor once, under its first
-name; a parameter held directly by a non-leaf module is placed too):
+A rule names one category in one view and says what it matches; every field it sets must match (globs are
+``fnmatch`` patterns, case-insensitive):
 
-- ``leaf``: the class of the module that holds the parameter (linear/conv, normalization, embedding, ...).
-- ``role``: the functional role of the nearest enclosing module that a role rule names (attention,
-  feed-forward, modulation, timestep, positional, embedding, normalization); a parameter under no role falls
-  back to its leaf category.
-- ``container``: the nearest enclosing container (transformer block, residual block, VAE encoder/decoder,
-  text-encoder layer); a parameter under none is ``outside``.
+- ``cls``: the module's class or any of its ``nn.Module`` bases (mixins left out: ``AttentionMixin`` is no
+  attention layer), e.g. ``Conv3d`` matches ``WanCausalConv3d``;
+- ``attr``: the module's attribute name in its parent (``to_q``, ``0``); ``path``: its qualified name in the
+  component (``transformer_blocks.*.attn``);
+- ``library``: the top package of the class (``torch``, ``diffusers``, ``transformers``);
+- ``within``: the class (or a base) of any enclosing module; ``children``: the classes of the first direct
+  children, in order (``("SiLU", "Linear")``); ``leaf``: only modules without children;
+- ``parameter``: a parameter's own name. A rule with ``parameter`` places the parameters of that name held
+  directly by a module the other fields match; a rule without it names a module.
 
-The rules are data (fvcore style): the first rule of a view that matches a module (or a parameter) wins,
-and the nearest matching module above a parameter decides. Configuration rules come before the built-in ones.
+Order decides: for each module (and each directly held parameter) the first matching rule of a view gives its
+category. Rules from ``[tool.paramcheck]`` come before these built-in ones, so a user rule wins. How a named
+module places the parameters below it is ``classify``'s part (``paramcheck.taxonomy.classify``).
 """
 
 from __future__ import annotations
@@ -23,10 +27,9 @@ from functools import cache
 from typing import Any
 
 from ..errors import ConfigError
+from ..results import View
 
-__all__ = ["CATEGORIES", "RULES", "VIEWS", "Category", "Node", "Rule", "Taxonomy", "default_taxonomy"]
-
-VIEWS = ("leaf", "role", "container")
+__all__ = ["CATEGORIES", "RULES", "Category", "Node", "Rule", "Taxonomy", "View", "default_taxonomy"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,40 +45,37 @@ class Category:
         return self.zh if lang == "zh" else self.en
 
 
-def _c(id: str, en: str, zh: str, seed: str | None = None) -> Category:
+def _category(id: str, en: str, zh: str, seed: str | None = None) -> Category:
+    """A category whose seed category is itself unless ``seed`` names another."""
     return Category(id=id, en=en, zh=zh, seed=seed or id)
 
 
 # The seed's 13 categories in its order, then those the views need, each mapped to its nearest seed one.
 CATEGORIES: tuple[Category, ...] = (
-    _c("attention", "attention", "Attention层"),
-    _c("linear", "linear/conv", "线性/卷积层"),
-    _c("normalization", "normalization", "归一化层"),
-    _c("activation", "activation", "激活函数"),
-    _c("embedding", "embedding", "嵌入层"),
-    _c("positional", "positional encoding", "位置编码"),
-    _c("timestep", "timestep embedding", "时间步编码"),
-    _c("feed_forward", "feed-forward", "前馈网络"),
-    _c("transformer_block", "transformer block", "Transformer块"),
-    _c("residual_block", "residual block", "残差连接"),
-    _c("vae", "VAE encoder/decoder", "VAE层"),
-    _c("text_encoder", "text-encoder layer", "文本编码器"),
-    _c("other", "other", "其他层"),
-    _c("modulation", "modulation/conditioning", "调制/条件层", "normalization"),
-    _c("direct", "direct parameters", "直接参数", "other"),
-    _c("outside", "outside containers", "容器外层", "other"),
+    _category("attention", "attention", "Attention层"),
+    _category("linear", "linear/conv", "线性/卷积层"),
+    _category("normalization", "normalization", "归一化层"),
+    _category("activation", "activation", "激活函数"),
+    _category("embedding", "embedding", "嵌入层"),
+    _category("positional", "positional encoding", "位置编码"),
+    _category("timestep", "timestep embedding", "时间步编码"),
+    _category("feed_forward", "feed-forward", "前馈网络"),
+    _category("transformer_block", "transformer block", "Transformer块"),
+    _category("residual_block", "residual block", "残差连接"),
+    _category("vae", "VAE encoder/decoder", "VAE层"),
+    _category("text_encoder", "text-encoder layer", "文本编码器"),
+    _category("other", "other", "其他层"),
+    _category("modulation", "modulation/conditioning", "调制/条件层", "normalization"),
+    _category("direct", "direct parameters", "直接参数", "other"),
+    _category("outside", "outside containers", "容器外层", "other"),
 )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rule:
-    """One row of the table. Every field given must match; globs are case-insensitive (``fnmatch``).
+    """One row of the table: ``category`` in ``view`` for what every field given matches (see the module)."""
 
-    A rule with ``parameter`` places the parameters of that name held directly by a matching module; the
-    others place a module and everything below it that no nearer rule places.
-    """
-
-    view: str
+    view: View
     category: str
     cls: str | None = None  # the module's class or any base class (e.g. 'Conv3d' for WanCausalConv3d)
     attr: str | None = None  # the module's attribute name in its parent ('to_q', '0')
@@ -122,82 +122,88 @@ def _glob(glob: str, text: str) -> bool:
     return _pattern(glob).match(text) is not None
 
 
-def _r(view: str, category: str, **kwargs: Any) -> Rule:
-    return Rule(view=view, category=category, **kwargs)
+def _leaf(category: str, **match: Any) -> Rule:
+    return Rule(view=View.LEAF, category=category, **match)
 
 
-L, R, C = "leaf", "role", "container"
+def _role(category: str, **match: Any) -> Rule:
+    return Rule(view=View.ROLE, category=category, **match)
+
+
+def _container(category: str, **match: Any) -> Rule:
+    return Rule(view=View.CONTAINER, category=category, **match)
+
 
 # fmt: off
 RULES: tuple[Rule, ...] = (
     # leaf: the class of the module holding a parameter
-    _r(L, "linear", cls="Linear"), _r(L, "linear", cls="*Linear"), _r(L, "linear", cls="Conv*d"),
-    _r(L, "linear", cls="ConvTranspose*d"),
-    _r(L, "normalization", cls="*Norm*"),
-    _r(L, "embedding", cls="Embedding"), _r(L, "embedding", cls="EmbeddingBag"),
-    _r(L, "activation", cls="*GELU*"), _r(L, "activation", cls="*SiLU*"), _r(L, "activation", cls="*ReLU*"),
-    _r(L, "activation", cls="*Activation*"), _r(L, "activation", cls="Tanh"),
-    _r(L, "activation", cls="Sigmoid"),
-    _r(L, "activation", cls="Mish"), _r(L, "activation", cls="Softmax"), _r(L, "activation", cls="PReLU"),
+    _leaf("linear", cls="Linear"), _leaf("linear", cls="*Linear"), _leaf("linear", cls="Conv*d"),
+    _leaf("linear", cls="ConvTranspose*d"),
+    _leaf("normalization", cls="*Norm*"),
+    _leaf("embedding", cls="Embedding"), _leaf("embedding", cls="EmbeddingBag"),
+    _leaf("activation", cls="*GELU*"), _leaf("activation", cls="*SiLU*"), _leaf("activation", cls="*ReLU*"),
+    _leaf("activation", cls="*Activation*"), _leaf("activation", cls="Tanh"),
+    _leaf("activation", cls="Sigmoid"),
+    _leaf("activation", cls="Mish"), _leaf("activation", cls="Softmax"), _leaf("activation", cls="PReLU"),
     # role: parameters held directly by a module, by their name
-    _r(R, "modulation", parameter="*scale_shift_table*", note="PixArt/Sana/Wan adaLN-single tables"),
-    _r(R, "positional", parameter="*pos_embed*"), _r(R, "positional", parameter="*position*"),
-    _r(R, "embedding", parameter="*token*", note="learned register/pad tokens"),
-    _r(R, "embedding", parameter="*padding*"), _r(R, "embedding", parameter="*embed*"),
+    _role("modulation", parameter="*scale_shift_table*", note="PixArt/Sana/Wan adaLN-single tables"),
+    _role("positional", parameter="*pos_embed*"), _role("positional", parameter="*position*"),
+    _role("embedding", parameter="*token*", note="learned register/pad tokens"),
+    _role("embedding", parameter="*padding*"), _role("embedding", parameter="*embed*"),
     # role: modulation / conditioning (adaptive norms: their Linear is modulation, their affine norm is not)
-    _r(R, "modulation", cls="*AdaLayerNorm*"), _r(R, "modulation", cls="AdaGroupNorm"),
-    _r(R, "modulation", cls="*AdaLN*"), _r(R, "modulation", cls="*NormZero*"),
-    _r(R, "modulation", cls="*NormContinuous"), _r(R, "modulation", cls="*ModulatedNorm*"),
-    _r(R, "modulation", cls="*NormSingle"),
-    _r(R, "modulation", cls="Sequential", children=("SiLU", "Linear"), note="DiT-style adaLN_modulation"),
-    _r(R, "modulation", attr="time_emb_proj", note="timestep conditioning of UNet/VAE resnets"),
-    _r(R, "modulation", cls="AuraFlowPreFinalBlock", note="AuraFlow's continuous adaLN before proj_out"),
+    _role("modulation", cls="*AdaLayerNorm*"), _role("modulation", cls="AdaGroupNorm"),
+    _role("modulation", cls="*AdaLN*"), _role("modulation", cls="*NormZero*"),
+    _role("modulation", cls="*NormContinuous"), _role("modulation", cls="*ModulatedNorm*"),
+    _role("modulation", cls="*NormSingle"),
+    _role("modulation", cls="Sequential", children=("SiLU", "Linear"), note="DiT-style adaLN_modulation"),
+    _role("modulation", attr="time_emb_proj", note="timestep conditioning of UNet/VAE resnets"),
+    _role("modulation", cls="AuraFlowPreFinalBlock", note="AuraFlow's continuous adaLN before proj_out"),
     # role: normalization (a norm leaf, also inside attention or an adaptive norm)
-    _r(R, "normalization", cls="*Norm*", leaf=True), _r(R, "normalization", cls="*_norm", leaf=True),
+    _role("normalization", cls="*Norm*", leaf=True), _role("normalization", cls="*_norm", leaf=True),
     # role: timestep embeddings (before embedding: their classes are also '*Embedding*')
-    _r(R, "timestep", cls="*Timestep*"), _r(R, "timestep", cls="*TimeText*Embedding*"),
+    _role("timestep", cls="*Timestep*"), _role("timestep", cls="*TimeText*Embedding*"),
     # role: embeddings, positional encodings (patch embedding before the 'pos_embed' attribute that holds it)
-    _r(R, "embedding", cls="*PatchEmbed*"),
-    _r(R, "positional", cls="*PosEmbed*"), _r(R, "positional", cls="*Rotary*"),
-    _r(R, "positional", cls="*Rope*"),
-    _r(R, "positional", cls="*Positional*"),
-    _r(R, "positional", attr="*position*"), _r(R, "positional", attr="*pos_embed*"),
-    _r(R, "positional", attr="relative_attention_bias", note="T5 relative position buckets"),
-    _r(R, "embedding", cls="*Embedding*"), _r(R, "embedding", cls="*Embeddings"),
-    _r(R, "embedding", cls="*TextProjection"), _r(R, "embedding", attr="*embedder"),
+    _role("embedding", cls="*PatchEmbed*"),
+    _role("positional", cls="*PosEmbed*"), _role("positional", cls="*Rotary*"),
+    _role("positional", cls="*Rope*"),
+    _role("positional", cls="*Positional*"),
+    _role("positional", attr="*position*"), _role("positional", attr="*pos_embed*"),
+    _role("positional", attr="relative_attention_bias", note="T5 relative position buckets"),
+    _role("embedding", cls="*Embedding*"), _role("embedding", cls="*Embeddings"),
+    _role("embedding", cls="*TextProjection"), _role("embedding", attr="*embedder"),
     # role: attention and feed-forward
-    _r(R, "feed_forward", attr="proj_mlp", within="*SingleTransformerBlock",
+    _role("feed_forward", attr="proj_mlp", within="*SingleTransformerBlock",
        note="single-stream blocks run attention and MLP in parallel: proj_mlp is the MLP's up projection"),
-    _r(R, "feed_forward", attr="proj_out", within="*SingleTransformerBlock",
+    _role("feed_forward", attr="proj_out", within="*SingleTransformerBlock",
        note="the fused output projection: 4/5 of its inputs are the MLP's hidden units, 1/5 the attention's"),
-    _r(R, "attention", cls="*SelfOutput", library="transformers", note="Bert: attention output dense"),
-    _r(R, "attention", cls="*Attention*"),
-    _r(R, "feed_forward", cls="*FeedForward*"), _r(R, "feed_forward", cls="*MLP"),
-    _r(R, "feed_forward", cls="*Mlp"),
-    _r(R, "feed_forward", cls="*FFN*"), _r(R, "feed_forward", cls="*DenseActDense"),
-    _r(R, "feed_forward", cls="*DenseGatedActDense"), _r(R, "feed_forward", cls="*LayerFF"),
-    _r(R, "feed_forward", cls="GLUMBConv"),
-    _r(R, "feed_forward", cls="*Intermediate", library="transformers"),
-    _r(R, "feed_forward", cls="*Output", library="transformers", within="*Layer"),
-    _r(R, "feed_forward", attr="mlp"), _r(R, "feed_forward", attr="ff"), _r(R, "feed_forward", attr="ffn"),
-    _r(R, "feed_forward", attr="feed_forward"),
+    _role("attention", cls="*SelfOutput", library="transformers", note="Bert: attention output dense"),
+    _role("attention", cls="*Attention*"),
+    _role("feed_forward", cls="*FeedForward*"), _role("feed_forward", cls="*MLP"),
+    _role("feed_forward", cls="*Mlp"),
+    _role("feed_forward", cls="*FFN*"), _role("feed_forward", cls="*DenseActDense"),
+    _role("feed_forward", cls="*DenseGatedActDense"), _role("feed_forward", cls="*LayerFF"),
+    _role("feed_forward", cls="GLUMBConv"),
+    _role("feed_forward", cls="*Intermediate", library="transformers"),
+    _role("feed_forward", cls="*Output", library="transformers", within="*Layer"),
+    _role("feed_forward", attr="mlp"), _role("feed_forward", attr="ff"), _role("feed_forward", attr="ffn"),
+    _role("feed_forward", attr="feed_forward"),
     # role: activations without parameters of their own (diffusers' GELU/GEGLU hold a Linear: not leaves)
-    _r(R, "activation", cls="*GELU*", leaf=True), _r(R, "activation", cls="*SiLU*", leaf=True),
-    _r(R, "activation", cls="*ReLU*", leaf=True), _r(R, "activation", cls="*Activation*", leaf=True),
-    _r(R, "activation", cls="Tanh", leaf=True), _r(R, "activation", cls="Sigmoid", leaf=True),
-    _r(R, "activation", cls="Mish", leaf=True), _r(R, "activation", cls="Softmax", leaf=True),
+    _role("activation", cls="*GELU*", leaf=True), _role("activation", cls="*SiLU*", leaf=True),
+    _role("activation", cls="*ReLU*", leaf=True), _role("activation", cls="*Activation*", leaf=True),
+    _role("activation", cls="Tanh", leaf=True), _role("activation", cls="Sigmoid", leaf=True),
+    _role("activation", cls="Mish", leaf=True), _role("activation", cls="Softmax", leaf=True),
     # container: the nearest enclosing block
-    _r(C, "transformer_block", cls="*Vision*Block", library="transformers"),
-    _r(C, "transformer_block", cls="*Layer", library="transformers", within="*Vision*"),
-    _r(C, "text_encoder", cls="*Layer", library="transformers"),
-    _r(C, "text_encoder", cls="*Block", library="transformers"),
-    _r(C, "transformer_block", cls="*TransformerBlock"), _r(C, "transformer_block", cls="*DiTBlock"),
-    _r(C, "transformer_block", cls="*ViTBlock"),
-    _r(C, "residual_block", cls="Resnet*"), _r(C, "residual_block", cls="*ResnetBlock*"),
-    _r(C, "residual_block", cls="*ResidualBlock*"), _r(C, "residual_block", cls="*ResBlock*"),
-    _r(C, "vae", cls="Encoder"), _r(C, "vae", cls="Decoder"), _r(C, "vae", cls="*Encoder3d"),
-    _r(C, "vae", cls="*Decoder3d"), _r(C, "vae", cls="*Encoder", library="diffusers", within="Autoencoder*"),
-    _r(C, "vae", cls="*Decoder", library="diffusers", within="Autoencoder*"),
+    _container("transformer_block", cls="*Vision*Block", library="transformers"),
+    _container("transformer_block", cls="*Layer", library="transformers", within="*Vision*"),
+    _container("text_encoder", cls="*Layer", library="transformers"),
+    _container("text_encoder", cls="*Block", library="transformers"),
+    _container("transformer_block", cls="*TransformerBlock"), _container("transformer_block", cls="*DiTBlock"),
+    _container("transformer_block", cls="*ViTBlock"),
+    _container("residual_block", cls="Resnet*"), _container("residual_block", cls="*ResnetBlock*"),
+    _container("residual_block", cls="*ResidualBlock*"), _container("residual_block", cls="*ResBlock*"),
+    _container("vae", cls="Encoder"), _container("vae", cls="Decoder"), _container("vae", cls="*Encoder3d"),
+    _container("vae", cls="*Decoder3d"), _container("vae", cls="*Encoder", library="diffusers", within="Autoencoder*"),
+    _container("vae", cls="*Decoder", library="diffusers", within="Autoencoder*"),
 )
 # fmt: on
 
@@ -219,7 +225,8 @@ class Taxonomy:
     def label(self, id: str, lang: str = "en") -> str:
         return self.category(id).label(lang)
 
-    def view_rules(self, view: str, *, parameters: bool) -> tuple[Rule, ...]:
+    def view_rules(self, view: View, *, parameters: bool) -> tuple[Rule, ...]:
+        """The rules of ``view`` that name parameters (``parameters``) or modules, in order."""
         return tuple(r for r in self.rules if r.view == view and (r.parameter is not None) == parameters)
 
 
