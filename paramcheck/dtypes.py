@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .errors import ParamcheckError
 
-__all__ = ["DTYPE_BYTES", "DTYPE_NAMES", "dtype_bytes", "megabytes"]
+__all__ = ["DTYPE_BYTES", "DTYPE_NAMES", "LOADABLE_DTYPES", "canonical_dtype", "dtype_bytes", "megabytes"]
 
 DTYPE_BYTES: dict[str, float] = {
     "fp32": 4,
@@ -15,6 +15,7 @@ DTYPE_BYTES: dict[str, float] = {
     "int4": 0.5,
 }
 DTYPE_NAMES = tuple(DTYPE_BYTES)
+LOADABLE_DTYPES = ("fp32", "fp16", "bf16")  # what from_pretrained can load weights in; the others are storage formats
 ALIASES = {
     "float32": "fp32",
     "float": "fp32",
