@@ -1,8 +1,9 @@
 """Real weights: load a component with ``from_pretrained`` (or materialize random weights from its config) onto a
 device in a dtype, after checking that the predicted memory fits, and measure what it cost.
 
-Predicted bytes are the counts times the dtype's size (floating buffers take the dtype too, integer buffers keep
-theirs). Measured bytes are the loaded module's own tensors, host RSS, and on CUDA the allocator's figures.
+Predicted bytes are accelerate's ``compute_module_sizes`` of the meta build at the dtype, told what the loaders do
+that it does not know (``_loader_dtypes``). Measured bytes are the loaded module's own tensors, host RSS, and on CUDA
+the allocator's figures.
 """
 
 from __future__ import annotations
@@ -10,18 +11,20 @@ from __future__ import annotations
 import contextlib
 import resource
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
 import torch
+from accelerate.utils import compute_module_sizes
 
 from .build import build_component, quiet, resolve_class
 from .count import count_component
 from .devices import DEVICE_MAPS, resolve_device
-from .dtypes import canonical_dtype
+from .dtypes import LOADABLE_DTYPES, canonical_dtype
 from .errors import DeviceError, ParamcheckError, SourceError, first_line
-from .results import ComponentCounts
+from .results import ComponentCounts, Result
 from .sources import ComponentSpec
 
 __all__ = [
@@ -29,23 +32,25 @@ __all__ = [
     "LoadResult",
     "available_bytes",
     "check_fit",
+    "kept_in_fp32",
     "load_component",
     "predict_bytes",
     "torch_dtype",
 ]
 
-TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+TORCH_DTYPES = dict(zip(LOADABLE_DTYPES, (torch.float32, torch.float16, torch.bfloat16), strict=True))
 
 
 def torch_dtype(name: str) -> torch.dtype:
     key = canonical_dtype(name)
     if key not in TORCH_DTYPES:
-        raise ParamcheckError(f"dtype {name!r} cannot be loaded directly; use fp32, fp16 or bf16")
+        choices = f"{', '.join(LOADABLE_DTYPES[:-1])} or {LOADABLE_DTYPES[-1]}"
+        raise ParamcheckError(f"dtype {name!r} cannot be loaded directly; use {choices}")
     return TORCH_DTYPES[key]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DeviceMemory:
+class DeviceMemory(Result):
     """CUDA allocator figures for one device, in bytes, taken around one load."""
 
     device: str
@@ -53,30 +58,13 @@ class DeviceMemory:
     reserved: int
     peak_allocated: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "device": self.device,
-            "allocated": self.allocated,
-            "reserved": self.reserved,
-            "peak_allocated": self.peak_allocated,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DeviceMemory:
-        return cls(
-            device=data["device"],
-            allocated=int(data["allocated"]),
-            reserved=int(data["reserved"]),
-            peak_allocated=int(data["peak_allocated"]),
-        )
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class LoadResult:
+class LoadResult(Result):
     """One component loaded (or materialized): its counts, and memory predicted against measured."""
 
     component: str
-    mode: str
+    mode: str  # "loaded" or "materialized"
     device: str
     device_map: str | None
     dtype: str
@@ -92,41 +80,6 @@ class LoadResult:
     @property
     def cuda_allocated(self) -> int:
         return sum(d.allocated for d in self.cuda)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "component": self.component,
-            "mode": self.mode,
-            "device": self.device,
-            "device_map": self.device_map,
-            "dtype": self.dtype,
-            "seconds": self.seconds,
-            "predicted_bytes": self.predicted_bytes,
-            "tensor_bytes": self.tensor_bytes,
-            "host_peak_rss": self.host_peak_rss,
-            "host_rss_growth": self.host_rss_growth,
-            "cuda": [d.to_dict() for d in self.cuda],
-            "counts": self.counts.to_dict(),
-            "mismatches": list(self.mismatches),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LoadResult:
-        return cls(
-            component=data["component"],
-            mode=data["mode"],
-            device=data["device"],
-            device_map=data.get("device_map"),
-            dtype=data["dtype"],
-            seconds=float(data["seconds"]),
-            predicted_bytes=int(data["predicted_bytes"]),
-            tensor_bytes=int(data["tensor_bytes"]),
-            host_peak_rss=int(data["host_peak_rss"]),
-            host_rss_growth=int(data["host_rss_growth"]),
-            cuda=tuple(DeviceMemory.from_dict(d) for d in data.get("cuda", ())),
-            counts=ComponentCounts.from_dict(data["counts"]),
-            mismatches=tuple(data.get("mismatches", ())),
-        )
 
 
 def _distinct_tensors(module: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor, bool]]:
@@ -161,23 +114,35 @@ def kept_in_fp32(module: torch.nn.Module, dtype: str) -> frozenset[str]:
     return frozenset(names)
 
 
+def _loader_dtypes(module: torch.nn.Module, dtype: str) -> dict[str, torch.dtype]:
+    """The tensors ``from_pretrained`` at ``dtype`` stores in a dtype that ``compute_module_sizes`` would not assume.
+
+    accelerate sizes a floating tensor at the smaller of ``dtype`` and its own dtype and a bool at one bit; the
+    loaders keep the ``_keep_in_fp32_modules`` in fp32 (``kept_in_fp32``), cast every other floating tensor to
+    ``dtype`` (up too: a text encoder whose config says fp16 is built in fp16 on meta, loaded in fp32 at fp32),
+    and torch stores a bool in a byte.
+    """
+    target = torch_dtype(dtype)
+    fp32 = kept_in_fp32(module, dtype)
+    special: dict[str, torch.dtype] = {}
+    for name, tensor, _ in _distinct_tensors(module):
+        if tensor.dtype == torch.bool:
+            special[name] = torch.uint8  # one byte, as torch stores it
+        elif tensor.is_floating_point():
+            loaded = torch.float32 if fp32 and not fp32.isdisjoint(name.split(".")) else target
+            if loaded.itemsize != min(target.itemsize, tensor.itemsize):
+                special[name] = loaded
+    return special
+
+
 def predict_bytes(module: torch.nn.Module, dtype: str) -> int:
-    """Bytes the module takes when loaded at ``dtype``.
+    """Bytes the module takes when loaded at ``dtype``: accelerate's ``compute_module_sizes`` with ``_loader_dtypes``.
 
     Floating tensors take the dtype's size, except those the loader keeps in fp32; integer tensors (position
     ids) keep their own size.
     """
-    size = torch_dtype(dtype).itemsize
-    fp32 = kept_in_fp32(module, dtype)
-    total = 0
-    for name, tensor, _ in _distinct_tensors(module):
-        if not tensor.is_floating_point():
-            total += tensor.numel() * tensor.element_size()
-        elif fp32 and not fp32.isdisjoint(name.split(".")):
-            total += tensor.numel() * 4
-        else:
-            total += tensor.numel() * size
-    return total
+    sizes = compute_module_sizes(module, dtype=torch_dtype(dtype), special_dtypes=_loader_dtypes(module, dtype))
+    return int(sizes[""])
 
 
 def tensor_bytes(module: torch.nn.Module) -> int:
@@ -190,7 +155,6 @@ def available_bytes(device: str, device_map: str | None = None) -> int:
 
     With a device map, every CUDA device's free memory plus the host's (accelerate offloads to it).
     """
-    import psutil
 
     host = int(psutil.virtual_memory().available)
     if device_map is not None:
@@ -222,13 +186,50 @@ def check_fit(name: str, predicted: int, device: str, device_map: str | None = N
 
 
 def _host_rss() -> int:
-    import psutil
-
     return int(psutil.Process().memory_info().rss)
 
 
 def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+@dataclass(slots=True)
+class _Cost:
+    """What the block of ``_measured`` cost; filled in when the block ends."""
+
+    seconds: float = 0.0
+    host_peak_rss: int = 0
+    host_rss_growth: int = 0
+    cuda: tuple[DeviceMemory, ...] = ()
+
+
+@contextlib.contextmanager
+def _measured() -> Iterator[_Cost]:
+    """Wall time, host RSS and every CUDA device's allocator figures around the block (CUDA synchronized)."""
+    devices = range(torch.cuda.device_count()) if torch.cuda.is_available() else range(0)
+    before: dict[int, tuple[int, int]] = {}
+    for index in devices:
+        torch.cuda.synchronize(index)
+        torch.cuda.reset_peak_memory_stats(index)
+        before[index] = (torch.cuda.memory_allocated(index), torch.cuda.memory_reserved(index))
+    rss_before = _host_rss()
+    start = time.perf_counter()
+    cost = _Cost()
+    yield cost
+    for index in devices:
+        torch.cuda.synchronize(index)
+    cost.seconds = time.perf_counter() - start
+    cost.cuda = tuple(
+        DeviceMemory(
+            device=f"cuda:{index}",
+            allocated=torch.cuda.memory_allocated(index) - before[index][0],
+            reserved=torch.cuda.memory_reserved(index) - before[index][1],
+            peak_allocated=torch.cuda.max_memory_allocated(index) - before[index][0],
+        )
+        for index in devices
+    )
+    cost.host_peak_rss = _peak_rss()
+    cost.host_rss_growth = _host_rss() - rss_before
 
 
 @contextlib.contextmanager
@@ -322,43 +323,24 @@ def load_component(
     if check:
         check_fit(spec.name, predicted, target, device_map)
 
-    cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    before_cuda = {}
-    for index in cuda_devices:
-        torch.cuda.synchronize(index)
-        torch.cuda.reset_peak_memory_stats(index)
-        before_cuda[index] = (torch.cuda.memory_allocated(index), torch.cuda.memory_reserved(index))
-    rss_before = _host_rss()
-    start = time.perf_counter()
     loader_problems: tuple[str, ...] = ()
-    if materialize:
-        module = _materialize(spec, target, wanted)
-    else:
-        module, loader_problems = _from_pretrained(spec, target, wanted, device_map)
-    for index in cuda_devices:
-        torch.cuda.synchronize(index)
-    seconds = time.perf_counter() - start
-    cuda = tuple(
-        DeviceMemory(
-            device=f"cuda:{index}",
-            allocated=torch.cuda.memory_allocated(index) - before_cuda[index][0],
-            reserved=torch.cuda.memory_reserved(index) - before_cuda[index][1],
-            peak_allocated=torch.cuda.max_memory_allocated(index) - before_cuda[index][0],
-        )
-        for index in cuda_devices
-    )
+    with _measured() as cost:
+        if materialize:
+            module = _materialize(spec, target, wanted)
+        else:
+            module, loader_problems = _from_pretrained(spec, target, wanted, device_map)
     result = LoadResult(
         component=spec.name,
         mode="materialized" if materialize else "loaded",
         device=target,
         device_map=device_map,
         dtype=dtype_key,
-        seconds=seconds,
+        seconds=cost.seconds,
         predicted_bytes=predicted,
         tensor_bytes=tensor_bytes(module),
-        host_peak_rss=_peak_rss(),
-        host_rss_growth=_host_rss() - rss_before,
-        cuda=cuda,
+        host_peak_rss=cost.host_peak_rss,
+        host_rss_growth=cost.host_rss_growth,
+        cuda=cost.cuda,
         counts=count_component(spec, module),
         mismatches=tuple(sorted(_mismatches(reference, module) + loader_problems)),
     )

@@ -11,7 +11,7 @@ import torch
 from paramcheck.cli import main
 from paramcheck.devices import parse_device, resolve_device
 from paramcheck.errors import DeviceError, SourceError
-from paramcheck.load import LoadResult, check_fit, load_component, predict_bytes
+from paramcheck.load import LoadResult, check_fit, load_component, predict_bytes, torch_dtype
 from paramcheck.sources import resolve
 
 COMPONENTS = ["text_encoder", "text_encoder_2", "transformer", "vae"]
@@ -54,6 +54,37 @@ def test_fp16_t5_keeps_wo_in_fp32(tiny_pipeline: Path) -> None:
     all_half = 2 * sum(p.numel() for p in module.parameters())
     assert result.predicted_bytes == all_half + 2 * 37 * 32 * 2
     assert result.tensor_bytes == result.predicted_bytes
+
+
+TINY_WAN = {
+    "patch_size": (1, 2, 2),
+    "num_attention_heads": 2,
+    "attention_head_dim": 12,
+    "in_channels": 4,
+    "out_channels": 4,
+    "text_dim": 16,
+    "freq_dim": 32,
+    "ffn_dim": 32,
+    "num_layers": 2,
+    "cross_attn_norm": True,
+    "qk_norm": "rms_norm_across_heads",
+    "rope_max_seq_len": 32,
+}
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "fp16"])
+def test_diffusers_keep_in_fp32_modules(tmp_path: Path, dtype: str) -> None:
+    from diffusers import WanTransformer3DModel
+
+    WanTransformer3DModel(**TINY_WAN).save_pretrained(tmp_path / "transformer")
+    spec = resolve(str(tmp_path / "transformer")).components[0]
+    result, module = load_component(spec, device="cpu", dtype=dtype)
+    # diffusers keeps Wan's time_embedder, scale_shift_tables and norms in fp32 at any dtype (its
+    # _keep_in_fp32_modules); the prediction must price them at 4 bytes, as the loaded tensors are
+    assert module.condition_embedder.time_embedder.linear_1.weight.dtype == torch.float32
+    assert module.blocks[0].attn1.to_q.weight.dtype == torch_dtype(dtype)
+    distinct = {id(t): t for t in [*module.parameters(), *module.buffers()]}
+    assert result.predicted_bytes == sum(t.numel() * t.element_size() for t in distinct.values())
 
 
 def test_materialize_builds_full_size_random_weights(tiny_pipeline_configs_only: Path) -> None:
