@@ -1,15 +1,16 @@
-"""Config -> the real diffusers/transformers module, built on PyTorch's meta device (no weights, no memory).
+"""Source -> modules: each component's real diffusers/transformers class built from its config on PyTorch's meta
+device (no weights, no memory), the way ``from_pretrained`` builds it before loading.
 
-Only the classes a model names are imported: diffusers and transformers load their submodules lazily.
+``build_model`` builds every component of a ``ModelSource`` (or those named) into a ``BuiltModel``;
+``build_component`` builds one; ``resolve_class`` finds the class a pipeline names and imports only it (diffusers and
+transformers load their submodules lazily); ``quiet`` silences the libraries while they build or load.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
-import io
-import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -17,13 +18,12 @@ from typing import Any
 import torch
 
 from .errors import ConfigError, first_line
+from .silence import silenced
 from .sources import ComponentSpec, ModelSource
 
 __all__ = ["BuiltModel", "Progress", "build_component", "build_model", "is_module_class", "quiet", "resolve_class"]
 
 Progress = Callable[[str], None]
-
-log = logging.getLogger(__name__)
 
 
 def resolve_class(library: str, class_name: str, *, where: str) -> type:
@@ -52,19 +52,9 @@ def is_module_class(cls: type) -> bool:
     return issubclass(cls, torch.nn.Module)
 
 
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """Silence the libraries' warnings about config keys while building (they are not the user's concern)."""
-    loggers = [logging.getLogger(name) for name in ("diffusers", "transformers")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
+def quiet() -> contextlib.AbstractContextManager[None]:
+    """diffusers' and transformers' warnings about config keys (and their prints) silenced while building or loading."""
+    return silenced("diffusers", "transformers", stdout=True)
 
 
 def _transformers_config(spec: ComponentSpec, config: dict[str, Any]) -> Any:

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..errors import ConfigError, SourceError
 from ..results import SourceInfo, SourceKind
+from ..silence import silenced
 from .headers import TensorInfo
 from .spec import CONFIG, MODEL_INDEX, ComponentSpec, ModelSource, index_entries, model_class
 
@@ -374,16 +375,9 @@ def _manifest_weights(manifest: Mapping[str, Any]) -> tuple[HubWeights, ...] | N
 # --- the boundary: huggingface_hub's exceptions -> one line ----------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _quiet_hub() -> Iterator[None]:
+def _quiet_hub() -> contextlib.AbstractContextManager[None]:
     """huggingface_hub logs a warning before falling back on its cache; the result's notes say so instead."""
-    hub_logger = logging.getLogger("huggingface_hub")
-    level = hub_logger.level
-    hub_logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        hub_logger.setLevel(level)
+    return silenced("huggingface_hub")
 
 
 def _silent_tqdm() -> Any:
