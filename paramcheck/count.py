@@ -1,4 +1,8 @@
-"""Module -> counts: every distinct parameter once, ties named, buffers apart; a built model -> its report."""
+"""Modules -> counts: every distinct parameter once, ties named, buffers split by whether checkpoints hold them.
+
+``count_component`` counts one module and adds its layer-type views (``taxonomy.classify``); ``count_model`` turns a
+``BuiltModel`` into a ``ModelReport``; ``audit`` resolves a model, builds it on meta and counts it in one call.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,6 @@ if TYPE_CHECKING:
     from .taxonomy import Taxonomy
 
 __all__ = [
-    "META_NOTE",
     "BufferCounts",
     "audit",
     "buffer_counts",
@@ -83,7 +86,7 @@ def count_component(
         return ComponentCounts(name=spec.name, library=spec.library, class_name=spec.class_name, parameters=0)
     buffers = buffer_counts(module)
     classification = classify(module, taxonomy, records=layers)
-    counts = ComponentCounts(
+    return ComponentCounts(
         name=spec.name,
         library=spec.library,
         class_name=spec.class_name,
@@ -94,7 +97,6 @@ def count_component(
         views=classification.views,
         layers=classification.records,
     )
-    return counts
 
 
 def count_model(built: BuiltModel, *, layers: bool = False, taxonomy: Taxonomy | None = None) -> ModelReport:
