@@ -125,7 +125,11 @@ def audit(
     progress: Progress | None = None,
     taxonomy: Taxonomy | None = None,
 ) -> ModelReport:
-    """Resolve, build on meta and count: the one call most users need."""
+    """Resolve, build on meta and count: the one call most users need.
+
+    >>> audit("flux.1-dev", components=["transformer"]).parameters
+    11901408320
+    """
     source = resolve(model) if isinstance(model, str) else model
     built = build_model(source, components=components, progress=progress)
     return count_model(built, layers=layers, taxonomy=taxonomy)

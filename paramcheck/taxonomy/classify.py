@@ -110,6 +110,11 @@ def classify(module: torch.nn.Module, taxonomy: Taxonomy | None = None, *, recor
     """The leaf, role and container views of ``module`` (each sums to its distinct parameter count).
 
     With ``records``, also one record per module below ``module``: its parameters (own and below) and category.
+
+    >>> from torch import nn
+    >>> mlp = nn.Sequential(nn.Linear(4, 8), nn.GELU(), nn.Linear(8, 4))  # 4*8 + 8 + 8*4 + 4 = 76
+    >>> [(row.category, row.parameters, row.layers) for row in classify(mlp).views[0].rows]
+    [('linear', 76, 2), ('activation', 0, 1)]
     """
     taxonomy = taxonomy or default_taxonomy()
     rules = _Rules.of(taxonomy)
