@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -132,5 +132,4 @@ def build_model(
         if progress is not None:
             progress(spec.name)
         modules[spec.name] = build_component(spec)
-    subset = ModelSource(model=source.model, info=source.info, components=specs, notes=source.notes)
-    return BuiltModel(source=subset, modules=MappingProxyType(modules), device="meta")
+    return BuiltModel(source=replace(source, components=specs), modules=MappingProxyType(modules), device="meta")

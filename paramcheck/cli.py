@@ -13,7 +13,7 @@ from rich.console import Console
 
 from .dtypes import DTYPE_NAMES, canonical_dtype
 from .envelope import envelope
-from .errors import ParamcheckError
+from .errors import ParamcheckError, SourceError
 
 if TYPE_CHECKING:
     from .sources import ModelSource
@@ -229,10 +229,16 @@ def cmd_load(args: argparse.Namespace) -> int:
     from .devices import resolve_device
     from .load import LoadResult, load_component
     from .render import load_table
+    from .results import SourceKind
     from .sources import resolve
 
     resolve_device(args.device)  # fail before any work on a device that is not there
     source = resolve(args.model)
+    if source.info.kind is SourceKind.HUB and not args.materialize:
+        raise SourceError(
+            f"hub:{source.model}@{source.info.revision}: paramcheck never downloads weights from the hub; add "
+            "--materialize (random weights of the config's shapes), or download the repository and load its folder"
+        )
     names = args.components.split(",") if args.components else None
     specs = [s for s in source.components if s.config is not None and (names is None or s.name in names)]
     if names is not None:
@@ -302,10 +308,10 @@ def _layer_options(p: argparse.ArgumentParser) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Header counts of a checkpoint and its verdict against the architecture; exit 1 on a mismatch."""
-    from .checkpoint.check import check_checkpoint, taxonomy_views
+    from .checkpoint.check import check_checkpoint
     from .checkpoint.render import issue_lines, stored_table, verdict_line, verdict_table
 
-    check = check_checkpoint(args.path, against=args.against, views=taxonomy_views)
+    check = check_checkpoint(args.path, against=args.against, views=True)
     if args.json:
         _write_json(envelope("check", {"check": check.to_dict()}), args.output)
         return 0 if check.ok else 1

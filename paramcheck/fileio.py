@@ -25,6 +25,8 @@ def read_json(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: file not found") from None
     except OSError as e:
         raise SourceError(f"{path}: cannot read ({e.strerror}); check the path and its permissions") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not valid JSON (not UTF-8 at byte {e.start}); fix or re-download the file") from e
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:

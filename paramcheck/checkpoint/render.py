@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from .check import CheckReport, ComponentCheck
+from .check import CheckReport, ComponentCheck, Layout
 from .summary import CheckpointReport
 
 __all__ = ["issue_lines", "stored_table", "verdict_line", "verdict_table"]
@@ -47,7 +47,7 @@ def stored_table(report: CheckpointReport) -> Table:
 
 
 def _verdict(c: ComponentCheck) -> Text:
-    if c.layout == "unchecked":
+    if c.layout is Layout.UNCHECKED:
         return Text("not checked", style="yellow")
     return Text("match", style="green") if c.ok else Text("MISMATCH", style="bold red")
 
@@ -64,12 +64,12 @@ def verdict_table(check: CheckReport) -> Table:
             c.name,
             c.class_name or "-",
             c.layout,
-            f"{c.matched:,} / {c.expected_tensors:,}" if c.layout in {"matching", "other"} else "-",
+            f"{c.matched:,} / {c.expected_tensors:,}" if c.layout in {Layout.MATCHING, Layout.OTHER} else "-",
             f"{len(c.missing):,}",
             f"{len(c.unexpected):,}",
             f"{len(c.shapes):,}",
             f"{len(c.dtypes):,}",
-            f"{c.architecture_parameters:,}" if c.layout != "unchecked" else "-",
+            f"{c.architecture_parameters:,}" if c.layout is not Layout.UNCHECKED else "-",
             f"{c.checkpoint_parameters:,}",
             _verdict(c),
         )
@@ -123,13 +123,13 @@ def issue_lines(check: CheckReport, *, limit: int | None = 10) -> list[str]:
             lines += [f"{c.name}: {kind} {item}" for item in shown]
             if len(items) > len(shown):
                 lines.append(f"{c.name}: … {len(items) - len(shown):,} more {kind} (--all shows them)")
-        if c.layout == "other":
+        if c.layout is Layout.OTHER:
             diff = c.checkpoint_parameters - c.architecture_parameters
             lines.append(
                 f"{c.name}: other key layout; totals {c.checkpoint_parameters:,} (checkpoint) vs "
                 f"{c.architecture_parameters:,} (architecture), difference {diff:+,}"
             )
-        if c.layout == "no-weights":
+        if c.layout is Layout.NO_WEIGHTS:
             lines.append(f"{c.name}: no safetensors weights for {c.class_name}")
     return lines
 
@@ -139,6 +139,6 @@ def verdict_line(check: CheckReport) -> str:
     if bad:
         verb = "does" if len(bad) == 1 else "do"
         return f"MISMATCH: {', '.join(bad)} {verb} not match the architecture"
-    if all(c.layout == "unchecked" for c in check.components):
+    if all(c.layout is Layout.UNCHECKED for c in check.components):
         return "counted by header only: no architecture to compare with"
     return "OK: the checkpoint matches the architecture"

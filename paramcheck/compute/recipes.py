@@ -7,7 +7,6 @@ with a note, never guessed.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -27,7 +26,6 @@ __all__ = [
     "Shape",
     "defaults_for",
     "latent_scales",
-    "pipeline_class",
     "recipe_for",
 ]
 
@@ -252,20 +250,9 @@ DEFAULTS: tuple[PipelineDefaults, ...] = (
 )
 
 
-def pipeline_class(source: ModelSource) -> str | None:
-    """The ``_class_name`` of the source's model_index.json, when it has one."""
-    for spec in source.components:
-        if spec.folder is not None:
-            index = spec.folder.parent / "model_index.json"
-            if index.is_file():
-                name = json.loads(index.read_text(encoding="utf-8")).get("_class_name")
-                return name if isinstance(name, str) else None
-    return None
-
-
 def defaults_for(source: ModelSource) -> PipelineDefaults:
     """The defaults row for a model; a one-line error naming the pipeline class when there is none."""
-    cls = pipeline_class(source)
+    cls = source.pipeline_class
     for row in DEFAULTS:
         if row.key == source.model:
             return row
@@ -352,7 +339,7 @@ def recipe_for(class_name: str | None) -> Recipe | None:
 def latent_scales(source: ModelSource) -> tuple[int, int]:
     """(spatial, temporal) downsampling of the source's VAE; (8, 1), the common case, when it has none known."""
     for spec in source.components:
-        scales = mi.latent_scales(spec.class_name, dict(spec.config or {}))
+        scales = mi.latent_scales(spec.class_name, spec.config or {})
         if scales is not None:
             return scales
     return 8, 1
