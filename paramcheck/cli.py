@@ -379,7 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="does a safetensors checkpoint match its architecture? (headers only)")
     p.add_argument("path", help="a .safetensors file, a *.safetensors.index.json, a model folder or a pipeline folder")
-    p.add_argument("--against", metavar="MODEL[:COMPONENT]", help="architecture for a lone file (bundled id/folder)")
+    p.add_argument(
+        "--against", metavar="MODEL[:COMPONENT]", help="architecture for a lone file (bundled id, folder or hub repo)"
+    )
     p.add_argument("--all", action="store_true", help="list every problem, not the first 10 of each kind")
     p.add_argument("--json", action="store_true", help="write JSON instead of tables")
     p.add_argument("--output", "-o", metavar="FILE", help="with --json: write to FILE instead of stdout")
