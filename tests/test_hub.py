@@ -546,6 +546,24 @@ def test_hub_headers_are_validated_like_local_ones(
     assert not any(s.file and s.file.endswith("secret.safetensors") for s in hub.state.log)
 
 
+@pytest.mark.parametrize(
+    "header", [b"[1, 2]", b'{"x": "flux"}', b'{"x": {"dtype": [1], "shape": [1], "data_offsets": 1}}']
+)
+def test_hub_header_its_parser_chokes_on_is_one_line(
+    header: bytes, hub: Hub, layout: Layout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # huggingface_hub's parser raises AttributeError/TypeError on these (a list, non-object entries, odd values)
+    files = {p: d for p, d in layout.old.files.items() if not p.startswith("vae/diffusion_pytorch_model")}
+    files["vae/diffusion_pytorch_model.safetensors"] = len(header).to_bytes(8, "little") + header
+    sha = commit_sha(files, salt="choke")
+    hub.state.repos["tiny-org/hostile"] = Repo(commits={sha: files}, refs={"main": sha})
+    assert main(["check", "hub:tiny-org/hostile"]) == 2
+    assert capsys.readouterr().err == (
+        f"paramcheck: error: hub:tiny-org/hostile@{sha}: vae/diffusion_pytorch_model.safetensors: malformed "
+        "safetensors header; the file on the hub may be broken\n"
+    )
+
+
 def _load_with_safetensors(data: bytes) -> None:
     from safetensors.torch import load
 
