@@ -161,8 +161,8 @@ def validated(
         if data_bytes is not None and t.end > data_bytes:
             raise fail(
                 file,
-                f"tensor {t.name!r} runs past the end: ends at data byte {t.end:,} but the file holds {data_bytes:,}; "
-                "truncated?",
+                f"tensor {t.name!r} runs past the end: ends at data byte {t.end:,} but the file holds "
+                f"{'' if exact else 'at most '}{data_bytes:,}; truncated?",
             )
         position, previous = max(position, t.end), t
     if exact and data_bytes is not None and position != data_bytes:
