@@ -179,6 +179,23 @@ def _rename(module: torch.nn.Module, expected: set[str], found: set[str]) -> tup
     return max(candidates, key=lambda c: len({c[0](n) for n in found} & expected))
 
 
+def _missing_unexpected(
+    module: torch.nn.Module, expected: set[str], present: set[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The architecture's names the checkpoint lacks (a tie group counts as stored when any of its names is) and
+    the checkpoint's names the architecture lacks, less the patterns the model tells ``from_pretrained`` to ignore."""
+    ties = _tie_groups(module, expected)
+    ignore_missing = _patterns(module, "_keys_to_ignore_on_load_missing")
+    ignore_unexpected = _patterns(module, "_keys_to_ignore_on_load_unexpected")
+    missing = sorted(
+        n
+        for n in expected - present
+        if not (ties.get(n, frozenset()) & present) and not any(p.search(n) for p in ignore_missing)
+    )
+    unexpected = sorted(n for n in present - expected if not any(p.search(n) for p in ignore_unexpected))
+    return tuple(missing), tuple(unexpected)
+
+
 def _kind(dtype: torch.dtype) -> str:
     if dtype == torch.bool:
         return "bool"
@@ -234,19 +251,10 @@ def check_component(
         return ComponentCheck(
             **common, layout=Layout.OTHER, checkpoint_parameters=stored.parameters, notes=(*notes, OTHER_LAYOUT)
         )
-    ties = _tie_groups(module, expected)
-    ignore_missing = _patterns(module, "_keys_to_ignore_on_load_missing")
-    ignore_unexpected = _patterns(module, "_keys_to_ignore_on_load_unexpected")
-    present = set(found)
-    missing = sorted(
-        n
-        for n in expected - present
-        if not (ties.get(n, frozenset()) & present) and not any(p.search(n) for p in ignore_missing)
-    )
-    unexpected = sorted(n for n in present - expected if not any(p.search(n) for p in ignore_unexpected))
+    missing, unexpected = _missing_unexpected(module, expected, set(found))
     shapes: list[ShapeMismatch] = []
     dtypes: list[DtypeMismatch] = []
-    checkpoint_total = sum(found[n].parameters for n in present - expected)
+    checkpoint_total = sum(found[n].parameters for n in found.keys() - expected)
     for name in sorted(matched):
         role, tensor = found[name], state[name]
         ok, logical = _stored_matches(role, tensor)
@@ -259,8 +267,8 @@ def check_component(
     return ComponentCheck(
         **common,
         layout=Layout.MATCHING,
-        missing=tuple(missing),
-        unexpected=tuple(unexpected),
+        missing=missing,
+        unexpected=unexpected,
         shapes=tuple(shapes),
         dtypes=tuple(dtypes),
         checkpoint_parameters=checkpoint_total,
