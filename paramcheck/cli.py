@@ -88,7 +88,7 @@ def _taxonomy(args: argparse.Namespace) -> Any:
 def cmd_report(args: argparse.Namespace) -> int:
     from .count import audit
     from .listing import fold, merge_views, select, select_records, unfolded
-    from .render import component_table, listing_table, views_table
+    from .render import RenderOptions, component_table, listing_table, views_table
     from .sources import resolve
 
     source = resolve(args.model, args.revision)
@@ -109,19 +109,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     console = _console()
     console.print(component_table(report, dtype=args.dtype))
     labels = {c.id: c.label(args.lang) for c in taxonomy.categories}
-    style: dict[str, Any] = {"dtype": args.dtype, "lang": args.lang, "taxonomy": taxonomy}
+    options = RenderOptions(dtype=args.dtype, lang=args.lang, taxonomy=taxonomy)
     for counts in report.components:
         if not counts.views or not counts.parameters:
             continue
         title = f"{report.model} / {counts.name} ({counts.class_name}): {counts.parameters:,} parameters"
-        console.print(views_table(title, counts.views, counts.parameters, **style))
+        console.print(views_table(title, counts.views, counts.parameters, options))
         if args.layers:
             rows = unfolded(counts.layers) if args.no_fold else fold(counts.layers)
             rows = select(rows, depth=args.depth, top=args.top, pattern=args.filter, labels=labels)
             if rows:
-                console.print(listing_table(f"{report.model} / {counts.name}: layers", rows, **style))
+                console.print(listing_table(f"{report.model} / {counts.name}: layers", rows, options))
     title = f"{report.model}: whole model, {report.parameters:,} parameters by layer type"
-    console.print(views_table(title, views, report.parameters, **style))
+    console.print(views_table(title, views, report.parameters, options))
     if taxonomy.source:
         console.print(f"[dim]note: layer-type rules from {taxonomy.source} come first[/dim]")
     for note in report.notes:
@@ -188,7 +188,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from .count import audit
     from .listing import merge_views
-    from .render import compare_table, views_compare_table
+    from .render import RenderOptions, compare_table, views_compare_table
     from .sources import resolve
 
     taxonomy = _taxonomy(args)
@@ -206,7 +206,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return 0
     console = _console()
     console.print(compare_table(reports))
-    console.print(views_compare_table(reports, views, lang=args.lang, taxonomy=taxonomy))
+    console.print(views_compare_table(reports, views, RenderOptions(lang=args.lang, taxonomy=taxonomy)))
     return 0
 
 
