@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ("paramcheck.count", "paramcheck.taxonomy.classify", "paramcheck.checkpoint.check")
+MODULES = ("paramcheck", "paramcheck.count", "paramcheck.taxonomy.classify", "paramcheck.checkpoint.check")
 
 
 @pytest.mark.parametrize("name", MODULES)
