@@ -16,7 +16,7 @@ import pytest
 
 from .devices import DEVICES, META_NOTE, resolve_device
 from .devices import parse_device as _parse_device
-from .dtypes import canonical_dtype
+from .dtypes import LOADABLE_DTYPES, canonical_dtype
 from .envelope import library_versions
 from .errors import ParamcheckError, suggest
 from .sources import resolve
@@ -72,13 +72,12 @@ def parse_device(text: str) -> str:
 
 
 def parse_dtype(text: str) -> str:
-    loadable = ("fp32", "fp16", "bf16")
     try:
         name = canonical_dtype(text)
     except ParamcheckError:
         name = ""
-    if name not in loadable:
-        raise pytest.UsageError(f"--dtype {text!r}: weights load at {', '.join(loadable)} only; use one of them")
+    if name not in LOADABLE_DTYPES:
+        raise pytest.UsageError(f"--dtype {text!r}: weights load at {', '.join(LOADABLE_DTYPES)} only; use one of them")
     return name
 
 
