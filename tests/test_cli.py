@@ -99,3 +99,9 @@ def test_json_output_that_cannot_be_written(
         "paramcheck: error: /no/such/folder/r.json: cannot write the JSON report (No such file or directory); "
         "choose another --output\n"
     )
+
+
+def test_cli_import_stays_light() -> None:
+    # --help and usage errors answer at once: the command modules import torch only inside their handlers
+    code = "import sys, paramcheck.cli; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
