@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from ..render import percent
 from .flops import FlopReport
 from .latency import LatencyReport
 from .memory import FORMATS, GIB, MemoryReport
@@ -12,7 +13,7 @@ __all__ = ["flops_table", "memory_fit_table", "memory_weights_table"]
 
 
 def _share(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.1f}%" if whole else "-"
+    return percent(part, whole, digits=1)
 
 
 def flops_table(report: FlopReport, latency: LatencyReport | None = None) -> Table:
