@@ -27,8 +27,8 @@ __all__ = [
 ]
 
 
-def percent(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.2f}%" if whole else "-"
+def percent(part: int, whole: int, digits: int = 2) -> str:
+    return f"{100 * part / whole:.{digits}f}%" if whole else "-"
 
 
 def signed(value: int) -> str:

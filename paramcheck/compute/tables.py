@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from rich.table import Table
 
+from ..render import percent
 from .flops import FlopReport
 from .latency import LatencyReport
 from .memory import FORMATS, GIB, MemoryReport
@@ -11,8 +14,7 @@ from .memory import FORMATS, GIB, MemoryReport
 __all__ = ["flops_table", "memory_fit_table", "memory_weights_table"]
 
 
-def _share(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.1f}%" if whole else "-"
+_share = partial(percent, digits=1)  # the FLOP table's shares, to one decimal
 
 
 def flops_table(report: FlopReport, latency: LatencyReport | None = None) -> Table:
