@@ -15,13 +15,13 @@ from paramcheck.cli import main
 from paramcheck.compute.analysis import Analysis, analyse
 from paramcheck.compute.flops import FlopReport, ForwardCount, OpCount
 from paramcheck.compute.latency import GPU, LatencyReport, forward_latency, latency_report
-from paramcheck.compute.memory import FORMATS, GIB, ComponentMemory, MemoryReport
+from paramcheck.compute.memory import GIB, WEIGHT_FORMATS, ComponentMemory, MemoryReport
 from paramcheck.compute.probe import probe_forward
 from paramcheck.compute.recipes import DEFAULTS
 from paramcheck.plot import layer_type_rows, write_plot
 from paramcheck.results import CategoryCount, ComponentCounts, LayerView, ModelReport, SourceInfo
 
-FMT = {f.name: f for f in FORMATS}
+FMT = {f.name: f for f in WEIGHT_FORMATS}
 
 
 def _meta(*shape: int) -> torch.Tensor:
@@ -211,7 +211,7 @@ def test_roofline_of_one_matmul_by_hand() -> None:
     # 2·1024·1024 FLOPs; bytes: input 1024 + weight 1024² + output 1024 elements at 2 B (bf16)
     assert forward.flops == 2_097_152
     assert forward.bytes_moved == 2 * (1024 + 1024 * 1024 + 1024)
-    device = GPU(name="toy", bf16_flops=1e12, bandwidth=1e9, memory_gb=1, source="test")
+    device = GPU(name="toy", bf16_flops=1e12, bandwidth=1e9, source="test")
     latency = forward_latency(forward, device)
     assert latency.compute_seconds == pytest.approx(2_097_152 / 1e12)
     assert latency.roofline_seconds == pytest.approx(2 * (1024 + 1024 * 1024 + 1024) / 1e9)  # memory-bound
@@ -222,7 +222,7 @@ def test_results_round_trip(tiny_analysis: Analysis) -> None:
     assert Analysis.from_dict(data) == tiny_analysis
     assert tiny_analysis.flops is not None
     assert FlopReport.from_dict(tiny_analysis.flops.to_dict()) == tiny_analysis.flops
-    latency = latency_report(tiny_analysis.flops, GPU(name="t", bf16_flops=1e12, bandwidth=1e9, memory_gb=1, source=""))
+    latency = latency_report(tiny_analysis.flops, GPU(name="t", bf16_flops=1e12, bandwidth=1e9, source=""))
     assert LatencyReport.from_dict(latency.to_dict()) == latency
 
 

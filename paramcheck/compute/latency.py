@@ -24,7 +24,6 @@ class GPU:
     name: str
     bf16_flops: float
     bandwidth: float
-    memory_gb: int
     source: str
 
 
@@ -34,7 +33,6 @@ GPUS: tuple[GPU, ...] = (
         name="H100 SXM",
         bf16_flops=989.4e12,
         bandwidth=3.35e12,
-        memory_gb=80,
         source="NVIDIA H100 Tensor Core GPU datasheet: BF16 1,979 TFLOPS with sparsity, 3.35 TB/s "
         "(https://resources.nvidia.com/en-us-tensor-core/nvidia-tensor-core-gpu-datasheet)",
     ),
@@ -42,14 +40,12 @@ GPUS: tuple[GPU, ...] = (
         name="H100 PCIe",
         bf16_flops=756.0e12,
         bandwidth=2.0e12,
-        memory_gb=80,
         source="NVIDIA H100 datasheet, PCIe column: BF16 1,513 TFLOPS with sparsity, 2 TB/s (same URL)",
     ),
     GPU(
         name="H200 SXM",
         bf16_flops=989.4e12,
         bandwidth=4.8e12,
-        memory_gb=141,
         source="NVIDIA H200 datasheet: BF16 1,979 TFLOPS with sparsity, 4.8 TB/s "
         "(https://www.nvidia.com/en-us/data-center/h200/)",
     ),
@@ -57,7 +53,6 @@ GPUS: tuple[GPU, ...] = (
         name="A100 80GB SXM",
         bf16_flops=312e12,
         bandwidth=2.039e12,
-        memory_gb=80,
         source="NVIDIA A100 datasheet: BF16 312 TFLOPS dense, 2,039 GB/s (80GB SXM) "
         "(https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/"
         "nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf)",
@@ -66,7 +61,6 @@ GPUS: tuple[GPU, ...] = (
         name="L40S",
         bf16_flops=362.05e12,
         bandwidth=864e9,
-        memory_gb=48,
         source="NVIDIA L40S datasheet: BF16 362.05 TFLOPS dense (733 with sparsity), 864 GB/s "
         "(https://resources.nvidia.com/en-us-l40s/l40s-datasheet-28413)",
     ),
@@ -74,7 +68,6 @@ GPUS: tuple[GPU, ...] = (
         name="L4",
         bf16_flops=121e12,
         bandwidth=300e9,
-        memory_gb=24,
         source="NVIDIA L4 datasheet: BF16 242 TFLOPS with sparsity, 300 GB/s "
         "(https://resources.nvidia.com/en-us-data-center-overview/l4-gpu-datasheet)",
     ),
@@ -82,7 +75,6 @@ GPUS: tuple[GPU, ...] = (
         name="RTX 4090",
         bf16_flops=165.2e12,
         bandwidth=1008e9,
-        memory_gb=24,
         source="NVIDIA Ada GPU Architecture whitepaper, appendix A: peak BF16 tensor TFLOPS with FP32 accumulate "
         "165.2 dense, 1008 GB/s (https://images.nvidia.com/aem-dam/Solutions/geforce/ada/"
         "nvidia-ada-gpu-architecture.pdf)",

@@ -15,7 +15,7 @@ from typing import Any
 from ..results import ModelReport
 from .flops import FlopReport
 
-__all__ = ["CARDS_GIB", "FORMATS", "ComponentMemory", "MemoryReport", "WeightFormat", "memory_report"]
+__all__ = ["CARDS_GIB", "WEIGHT_FORMATS", "ComponentMemory", "MemoryReport", "WeightFormat", "memory_report"]
 
 GIB = 1024**3
 
@@ -32,7 +32,7 @@ class WeightFormat:
         return -(-int(parameters * self.bits * 8) // 64)  # ceil(parameters * bits / 8), exact for bits in 1/8ths
 
 
-FORMATS: tuple[WeightFormat, ...] = (
+WEIGHT_FORMATS: tuple[WeightFormat, ...] = (
     WeightFormat(name="fp32", bits=32, overhead="none"),
     WeightFormat(name="bf16", bits=16, overhead="none (fp16 the same)"),
     WeightFormat(name="fp8", bits=8, overhead="one fp32 scale per tensor: negligible"),
@@ -61,7 +61,7 @@ class ComponentMemory:
             "role": self.role,
             "parameters": self.parameters,
             "peak_activation_bytes": self.peak_activation_bytes,
-            "weight_bytes": {f.name: f.bytes(self.parameters) for f in FORMATS},
+            "weight_bytes": {f.name: f.bytes(self.parameters) for f in WEIGHT_FORMATS},
         }
 
     @classmethod
@@ -109,7 +109,7 @@ class MemoryReport:
 
     def to_dict(self) -> dict[str, Any]:
         advice = []
-        for fmt in FORMATS:
+        for fmt in WEIGHT_FORMATS:
             for offload in (False, True):
                 advice.append(
                     {
@@ -127,7 +127,7 @@ class MemoryReport:
             "components": [c.to_dict() for c in self.components],
             "cards_gib": list(self.cards_gib),
             "reserve_bytes": self.reserve_bytes,
-            "formats": [{"name": f.name, "bits": f.bits, "overhead": f.overhead} for f in FORMATS],
+            "formats": [{"name": f.name, "bits": f.bits, "overhead": f.overhead} for f in WEIGHT_FORMATS],
             "advice": advice,
             "notes": list(self.notes),
         }

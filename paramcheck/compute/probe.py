@@ -29,7 +29,8 @@ from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 __all__ = ["OpRecord", "Probe", "probe_forward"]
 
-FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+# Floating-point torch dtypes: sized at the run's activation dtype whatever the meta module holds.
+TORCH_FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,7 +44,7 @@ class OpRecord:
 
 
 def _nbytes(t: torch.Tensor, float_bytes: int) -> int:
-    size = float_bytes if t.dtype in FLOAT_DTYPES else t.element_size()
+    size = float_bytes if t.dtype in TORCH_FLOAT_DTYPES else t.element_size()
     return int(t.numel()) * size
 
 
