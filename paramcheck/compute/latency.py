@@ -7,11 +7,10 @@ overhead and no fusion: a lower bound on an eager bf16 run, not a measurement.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 from ..errors import ConfigError, suggest
+from ..results import Result
 from .flops import FlopReport, ForwardCount
 
 __all__ = ["ESTIMATE_NOTE", "GPU", "GPUS", "ForwardLatency", "LatencyReport", "gpu", "latency_report"]
@@ -98,7 +97,7 @@ def gpu(name: str) -> GPU:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ForwardLatency:
+class ForwardLatency(Result):
     """Seconds for one forward: compute-bound (FLOPs/peak), memory-bound (bytes/bandwidth), per-op roofline."""
 
     component: str
@@ -107,55 +106,20 @@ class ForwardLatency:
     memory_seconds: float
     roofline_seconds: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "component": self.component,
-            "forwards": self.forwards,
-            "compute_seconds": self.compute_seconds,
-            "memory_seconds": self.memory_seconds,
-            "roofline_seconds": self.roofline_seconds,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ForwardLatency:
-        return cls(
-            component=data["component"],
-            forwards=int(data["forwards"]),
-            compute_seconds=float(data["compute_seconds"]),
-            memory_seconds=float(data["memory_seconds"]),
-            roofline_seconds=float(data["roofline_seconds"]),
-        )
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class LatencyReport:
+class LatencyReport(Result):
+    """The estimated seconds of one call on one GPU, per component forward; ``estimate`` is always true."""
+
     model: str
     gpu: str
+    estimate: bool = field(init=False, default=True)
+    total_seconds: float = field(init=False)
     forwards: tuple[ForwardLatency, ...]
     notes: tuple[str, ...] = (ESTIMATE_NOTE,)
 
-    @property
-    def total_seconds(self) -> float:
-        return sum(f.forwards * f.roofline_seconds for f in self.forwards)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "gpu": self.gpu,
-            "estimate": True,
-            "total_seconds": self.total_seconds,
-            "forwards": [f.to_dict() for f in self.forwards],
-            "notes": list(self.notes),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LatencyReport:
-        return cls(
-            model=data["model"],
-            gpu=data["gpu"],
-            forwards=tuple(ForwardLatency.from_dict(f) for f in data["forwards"]),
-            notes=tuple(data.get("notes", ())),
-        )
+    def __post_init__(self) -> None:
+        self._derive(total_seconds=sum(f.forwards * f.roofline_seconds for f in self.forwards))
 
 
 def forward_latency(forward: ForwardCount, device: GPU) -> ForwardLatency:
