@@ -133,18 +133,13 @@ def _report_compute(args: argparse.Namespace, source: ModelSource) -> int:
     """``report --flops/--memory/--html``: parameters, then FLOPs and latency, then memory advice."""
     from .compute.analysis import analyse
 
+    given = {name: getattr(args, name) for name in WORKLOAD_OPTIONS}
     analysis = analyse(
         source,
         flops=args.flops or args.memory or bool(args.html),
         require_flops=args.flops,
         gpu_name=args.gpu,
-        height=args.height,
-        width=args.width,
-        steps=args.steps,
-        prompt_length=args.prompt_length,
-        batch=args.batch,
-        cfg=args.cfg,
-        frames=args.frames,
+        **{name: value for name, value in given.items() if value is not None},
     )
     if args.html:
         from .compute.html import write_html
@@ -379,6 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="FILE", help="with --json: write to FILE instead of stdout")
     p.set_defaults(func=cmd_check)
     return parser
+
+
+# The options of _add_compute_options that set a value of the workload (compute.workload.Workload) by its name.
+WORKLOAD_OPTIONS = ("height", "width", "steps", "prompt_length", "batch", "cfg", "frames")
 
 
 def _add_compute_options(p: argparse.ArgumentParser) -> None:

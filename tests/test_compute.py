@@ -86,11 +86,12 @@ def test_meta_count_equals_a_real_cpu_forward(tiny_modules: dict[str, torch.nn.M
     """
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from paramcheck.compute.recipes import RECIPES, Shape
+    from paramcheck.compute.recipes import RECIPES
+    from paramcheck.compute.workload import ForwardShape
 
     model = tiny_modules["transformer"]
     config = dict(model.config)
-    shape = Shape(height=64, width=64, prompt_length=8, batch=1)
+    shape = ForwardShape(height=64, width=64, prompt_length=8, batch=1)
     meta = type(model).from_config(config).to("meta")
     counted = probe_forward(RECIPES["FluxTransformer2DModel"].forward(meta, config, shape)).flops
     tokens = (64 // 16) ** 2
