@@ -150,6 +150,29 @@ def test_defaults_table_matches_the_diffusers_pipelines() -> None:
     assert rows["Lumina2Pipeline"].cfg is True
 
 
+def test_a_call_is_its_defaults_row_with_the_given_values() -> None:
+    from paramcheck.compute.workload import Role
+    from paramcheck.errors import ConfigError
+
+    sd3 = next(r for r in DEFAULTS if r.key == "StableDiffusion3Pipeline")
+    assert (sd3.cfg, sd3.cfg_batched) == (True, True)  # StableDiffusion3Pipeline: torch.cat([latents] * 2)
+    call = sd3.with_values({"steps": 3, "batch": 2})
+    # batched CFG: one transformer forward per step at twice the batch; prompt and negative prompt encoded
+    assert (call.forwards(Role.DENOISER), call.forwards(Role.TEXT_ENCODER), call.forwards(Role.VAE_DECODER)) == (
+        3,
+        2,
+        1,
+    )
+    assert call.forward_shape("transformer", Role.DENOISER, (8, 1)).batch == 4
+    assert call.forward_shape("text_encoder", Role.TEXT_ENCODER, (8, 1)).batch == 2
+    unguided = call.with_values({"cfg": False})
+    assert unguided.cfg_batched is False  # nothing to batch without CFG: one forward per step at the batch
+    assert unguided.forward_shape("transformer", Role.DENOISER, (8, 1)).batch == 2
+    assert (call.height, call.width, call.key) == (1024, 1024, "StableDiffusion3Pipeline")  # the rest: the row's
+    with pytest.raises(ConfigError, match=r"^--prompt-length 0: must be at least 1$"):
+        sd3.with_values({"prompt_length": 0})
+
+
 def test_memory_advice_by_hand() -> None:
     report = MemoryReport(
         model="toy",
