@@ -23,6 +23,7 @@ __all__ = [
     "Config",
     "Dim",
     "Inputs",
+    "Tokens",
     "describe_decode",
     "describe_denoiser",
     "describe_images",
@@ -66,6 +67,7 @@ def ones(*shape: int, dtype: torch.dtype = torch.long) -> torch.Tensor:
 
 
 def dim(config: Config, size: Dim) -> int:
+    """A size: fixed, the config's value of a key, or of (key, default) with the default where it is missing."""
     if isinstance(size, int):
         return size
     if isinstance(size, str):
