@@ -79,6 +79,10 @@ def report_command(args: argparse.Namespace) -> int:
 # --- report --flops/--memory/--html -----------------------------------------------------------------------------------
 
 
+# The options of _add_compute_options that set a value of the workload (compute.workload.Workload) by its name.
+WORKLOAD_OPTIONS = ("height", "width", "steps", "prompt_length", "batch", "cfg", "frames")
+
+
 def _add_compute_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("compute and memory (defaults: the pipeline's own, see paramcheck.compute.recipes)")
     g.add_argument("--flops", action="store_true", help="FLOPs/MACs per component and per image, latency estimate")
@@ -103,13 +107,7 @@ def _report_compute(args: argparse.Namespace, source: ModelSource) -> int:
         flops=args.flops or args.memory or bool(args.html),
         require_flops=args.flops,
         gpu_name=args.gpu,
-        height=args.height,
-        width=args.width,
-        steps=args.steps,
-        prompt_length=args.prompt_length,
-        batch=args.batch,
-        cfg=args.cfg,
-        frames=args.frames,
+        **{name: value for name in WORKLOAD_OPTIONS if (value := getattr(args, name)) is not None},
     )
     if args.html:
         from ..compute.html import write_html
