@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from .errors import ConfigError, first_line
-from .silence import silenced
+from .silence import progress_bars_off, silenced
 from .sources import ComponentSpec, ModelSource
 
 __all__ = ["BuiltModel", "Progress", "build_component", "build_model", "is_module_class", "quiet", "resolve_class"]
@@ -52,9 +52,12 @@ def is_module_class(cls: type) -> bool:
     return issubclass(cls, torch.nn.Module)
 
 
-def quiet() -> contextlib.AbstractContextManager[None]:
-    """diffusers' and transformers' warnings about config keys (and their prints) silenced while building or loading."""
-    return silenced("diffusers", "transformers", stdout=True)
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """diffusers' and transformers' warnings about config keys, their prints and their progress bars silenced while
+    building or loading."""
+    with silenced("diffusers", "transformers", stdout=True), progress_bars_off("diffusers", "transformers"):
+        yield
 
 
 def _transformers_config(spec: ComponentSpec, config: dict[str, Any]) -> Any:

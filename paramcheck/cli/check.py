@@ -18,6 +18,7 @@ def check_command_parser(subparsers: Subparsers) -> None:
     p.add_argument(
         "--against", metavar="MODEL[:COMPONENT]", help="architecture for a lone file (bundled id, folder or hub repo)"
     )
+    p.add_argument("--variant", metavar="NAME", help="read that weight variant (model.NAME.safetensors), e.g. fp16")
     p.add_argument("--all", action="store_true", help="list every problem, not the first 10 of each kind")
     add_json_options(p)
     p.set_defaults(func=check_command)
@@ -28,7 +29,7 @@ def check_command(args: argparse.Namespace) -> int:
     from ..checkpoint.check import check_checkpoint
     from ..checkpoint.render import issue_lines, stored_table, verdict_line, verdict_table
 
-    check = check_checkpoint(args.path, against=args.against, views=True)
+    check = check_checkpoint(args.path, against=args.against, views=True, variant=args.variant)
     if args.json:
         write_json(envelope("check", {"check": check.to_dict()}), args.output)
         return 0 if check.ok else 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 from ..errors import ConfigError, SourceError
@@ -10,7 +11,9 @@ from ..fileio import read_json
 from ..results import SourceInfo, SourceKind
 from .spec import (
     CONFIG,
+    INDEX_SUFFIX,
     MODEL_INDEX,
+    WEIGHT_STEMS,
     WEIGHT_SUFFIXES,
     ComponentSpec,
     ModelSource,
@@ -19,7 +22,58 @@ from .spec import (
     pipeline_name,
 )
 
-__all__ = ["read_folder"]
+__all__ = ["choose_variant", "read_folder", "variant_files"]
+
+# the names transformers' and diffusers' ``_add_variant`` give a variant's weights ({stem}: model,
+# diffusion_pytorch_model): one file, shards, the index, and diffusers' deprecated index name
+_VARIANT_NAMES = (
+    r"^(?P<stem>{stems})\.(?P<v>[^.-]+)\.safetensors$",
+    r"^(?P<stem>{stems})\.(?P<v>[^.-]+)-\d+-of-\d+\.safetensors$",
+    r"^(?P<stem>{stems})\.safetensors\.index\.(?P<v>[^.]+)\.json$",
+    r"^(?P<stem>{stems})\.safetensors\.(?P<v>[^.]+)\.index\.json$",
+)
+
+
+def _variants(folder: Path) -> set[str]:
+    stems = "|".join(re.escape(s) for s in WEIGHT_STEMS)
+    patterns = [re.compile(p.format(stems=stems)) for p in _VARIANT_NAMES]
+    names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
+    return {m["v"] for n in names for p in patterns if (m := p.match(n))}
+
+
+def choose_variant(folder: Path, variant: str | None = None) -> tuple[str | None, str | None]:
+    """The weight variant to read in ``folder`` and a note saying so: ``variant`` when given, else the only one present
+    when the folder has no default weights (neither loader looks for one: ``from_pretrained`` without ``variant=``
+    fails on such a folder), else ``None``."""
+    if variant is not None:
+        if variant not in _variants(folder):
+            others = ", ".join(sorted(_variants(folder))) or "none"
+            raise SourceError(
+                f"{folder}: has no weights of variant {variant!r} (variants found: {others}); check --variant"
+            )
+        return variant, f"read the weights of variant {variant!r}"
+    defaults = [f"{stem}{suffix}" for stem in WEIGHT_STEMS for suffix in (".safetensors", INDEX_SUFFIX, ".bin")]
+    if any((folder / name).is_file() for name in defaults):
+        return None, None
+    found = sorted(_variants(folder))
+    if len(found) > 1:
+        raise SourceError(
+            f"{folder}: holds the weight variants {', '.join(found)} and no default weights; choose one with --variant"
+        )
+    if found:
+        return found[0], f"read the weights of variant {found[0]!r} (the only weights present)"
+    return None, None
+
+
+def variant_files(folder: Path, variant: str) -> tuple[Path, ...]:
+    """A variant's safetensors weights in ``folder``: its index (standing for its shards) or its one file."""
+    for stem in WEIGHT_STEMS:
+        for name in (f"{stem}.safetensors.index.{variant}.json", f"{stem}.safetensors.{variant}.index.json"):
+            if (folder / name).is_file():
+                return (folder / name,)
+        if (folder / f"{stem}.{variant}.safetensors").is_file():
+            return (folder / f"{stem}.{variant}.safetensors",)
+    return ()
 
 
 def _weights(folder: Path) -> tuple[Path, ...]:
