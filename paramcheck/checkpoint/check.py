@@ -296,8 +296,9 @@ def _loader_notes(spec: ComponentSpec, verdict: LoaderVerdict, stored: Mapping[s
             f" (the class tells the loader not to expect them; {verdict.class_name} recreates them)"
         )
     notes += [f"the loader cannot merge the stored tensors into {k}" for k in verdict.conversion_errors]
+    notes += verdict.notes
     if verdict.raises:
-        notes.append("a default from_pretrained raises on this checkpoint (shapes differ)")
+        notes.append("a default from_pretrained raises on this checkpoint")
     if verdict.class_name != spec.class_name:
         notes.append(f"checked as {verdict.class_name}, the class the loader maps {spec.class_name} to")
     return tuple(notes)

@@ -165,6 +165,7 @@ def _transformers_verdict(cls: Any, config: Mapping[str, Any], stored: Stored) -
     missing_before, unexpected_before = set(info.missing_keys), set(info.unexpected_keys)
     model._adjust_missing_and_unexpected_keys(info)
     dropped = unexpected_before - set(info.unexpected_keys)
+    lacking = set(info.missing_keys) | set(info.conversion_errors) | {k for k, _, _ in info.mismatched_keys}
     return LoaderVerdict(
         class_name=cls.__name__,
         missing=tuple(sorted(info.missing_keys)),
@@ -174,7 +175,59 @@ def _transformers_verdict(cls: Any, config: Mapping[str, Any], stored: Stored) -
         not_stored=tuple(sorted(missing_before - set(info.missing_keys))),
         renamed={n: m for n, m in renamed.items() if m != n},
         conversion_errors=tuple(sorted(info.conversion_errors)),
+        notes=(
+            *_odd_shapes(sorted(info.conversion_errors), renamed, stored),
+            *_stored_names_lacking(cls, config, sorted(lacking), set(stored)),
+            *_stored_as(sorted({k for k, _, _ in info.mismatched_keys} | set(info.unexpected_keys)), renamed),
+        ),
     )
+
+
+def _stored_as(keys: list[str], renamed: Mapping[str, str]) -> tuple[str, ...]:
+    """The stored names behind model names in the verdict, where the loader renamed them."""
+    notes = []
+    for key in keys:
+        sources = sorted(n for n, m in renamed.items() if m == key and n != key)
+        if sources:
+            notes.append(f"{key}: stored as {', '.join(sources[:4])}{' ...' if len(sources) > 4 else ''}")
+    return tuple(notes)
+
+
+def _odd_shapes(keys: list[str], renamed: Mapping[str, str], stored: Stored) -> tuple[str, ...]:
+    """For merges that failed: the stored tensors whose shape is the odd one out among those merged together."""
+    notes = []
+    for key in keys:
+        groups: dict[str, list[str]] = {}
+        for name in sorted(n for n, m in renamed.items() if m == key):
+            groups.setdefault(re.sub(r"\.\d+\.", ".N.", name), []).append(name)
+        for names in groups.values():
+            shapes = [stored[n][1] for n in names]
+            common = max(set(shapes), key=shapes.count)
+            odd = [f"{n} {list(stored[n][1])}" for n in names if stored[n][1] != common]
+            if odd:
+                notes.append(f"{key}: cannot merge {', '.join(odd)} with the others' {list(common)}")
+    return tuple(notes)
+
+
+def _stored_names_lacking(cls: Any, config: Mapping[str, Any], keys: list[str], stored: set[str]) -> tuple[str, ...]:
+    """For model names the loader could not fill from renamed or merged tensors: the stored names it wanted and
+    the file lacks, as ``save_pretrained`` would name them (``revert_weight_conversion`` on a fresh meta model)."""
+    from transformers.core_model_loading import revert_weight_conversion
+
+    if not keys:
+        return ()
+    fresh = transformers_model(cls, config)
+    state = fresh.state_dict()
+    prefix = fresh.base_model_prefix + "."
+    held = stored | {prefix + n for n in stored} | {n.removeprefix(prefix) for n in stored}
+    notes = []
+    for key in keys:
+        if key not in state:
+            continue
+        wanted = sorted(set(revert_weight_conversion(fresh, {key: state[key]})) - held)
+        if wanted and wanted != [key]:
+            notes.append(f"{key}: the file lacks {', '.join(wanted[:4])}{' ...' if len(wanted) > 4 else ''}")
+    return tuple(notes)
 
 
 def base_class_fits(spec: ComponentSpec, stored: Stored) -> str | None:
