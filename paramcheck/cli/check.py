@@ -34,7 +34,7 @@ def check_command(args: argparse.Namespace) -> int:
         write_json(envelope("check", {"check": check.to_dict()}), args.output)
         return 0 if check.ok else 1
     console = rich_console()
-    console.print(stored_table(check.checkpoint))
+    console.print(stored_table(check.checkpoint, check))
     console.print(verdict_table(check))
     for line in issue_lines(check, limit=None if args.all else 10):
         console.print(line, highlight=False, markup=False)
