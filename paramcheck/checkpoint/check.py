@@ -32,7 +32,7 @@ from ..results import LayerView, Result
 from ..sources import ComponentSpec, resolve
 from ..sources.hub import fetch_hub_model, parse_hub_spec
 from ..taxonomy import classify
-from .loaders import LoaderVerdict, base_class_fits, loader_verdict
+from .loaders import LoaderVerdict, as_loaded, base_class_fits, loader_verdict
 from .quantization import TensorRole
 from .summary import (
     CheckpointComponent,
@@ -499,7 +499,8 @@ def compare_with_architecture(
     """Each component's stored tensors against the module its spec builds on meta; unmatched ones by header."""
     checks: list[ComponentCheck] = []
     seen: set[str] = set()
-    for spec in specs:
+    for named in specs:
+        spec, loaded_as = as_loaded(named)
         module = build_component(spec)
         if module is None:
             continue
@@ -508,7 +509,8 @@ def compare_with_architecture(
         if stored is None:
             checks += _without_safetensors(spec, module)
             continue
-        checks.append(check_component(spec, module, stored, views=views))
+        check = check_component(spec, module, stored, views=views)
+        checks.append(dataclasses.replace(check, notes=(loaded_as, *check.notes)) if loaded_as else check)
     for stored in report.components:
         if stored.name not in seen:
             note = "no config to compare with: counted by header only (give --against MODEL[:COMPONENT])"

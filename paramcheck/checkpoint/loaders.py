@@ -22,6 +22,7 @@ them against ``from_pretrained(..., output_loading_info=True)``.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from ..build import quiet, resolve_class
 from ..errors import ConfigError, first_line
 from ..sources import ComponentSpec
 
-__all__ = ["TORCH_DTYPES", "LoaderVerdict", "loader_verdict"]
+__all__ = ["TORCH_DTYPES", "LoaderVerdict", "as_loaded", "base_class_fits", "loader_verdict"]
 
 # safetensors dtype -> torch dtype of the meta tensor standing for it (the loaders compare shapes, not dtypes)
 TORCH_DTYPES = {
@@ -228,6 +229,25 @@ def _stored_names_lacking(cls: Any, config: Mapping[str, Any], keys: list[str], 
         if wanted and wanted != [key]:
             notes.append(f"{key}: the file lacks {', '.join(wanted[:4])}{' ...' if len(wanted) > 4 else ''}")
     return tuple(notes)
+
+
+def as_loaded(spec: ComponentSpec) -> tuple[ComponentSpec, str | None]:
+    """``spec`` with the class its loader builds, and a note when that is not the class its config names: in a
+    sentence-transformers folder (``modules.json``) the model is loaded with ``AutoModel``, i.e. the base model of
+    the config, whatever ``architectures`` says (all-mpnet-base-v2 names ``MPNetForMaskedLM``)."""
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING
+
+    if spec.library != "transformers" or spec.class_name is None or spec.config is None or spec.folder is None:
+        return spec, None
+    if not (spec.folder / "modules.json").is_file():
+        return spec, None
+    cls: Any = resolve_class(spec.library, spec.class_name, where=spec.location)
+    base = MODEL_MAPPING.get(cls.config_class, None) if _is_transformers_model(cls) else None
+    if base is None or base is cls:
+        return spec, None
+    note = f"a sentence-transformers folder: checked as {base.__name__}, the class its loader (AutoModel) builds; "
+    note += f"config.json names {spec.class_name}"
+    return dataclasses.replace(spec, class_name=base.__name__), note
 
 
 def base_class_fits(spec: ComponentSpec, stored: Stored) -> str | None:
