@@ -618,3 +618,26 @@ def test_load_prints_no_progress_bars(
     load_component(spec, device="cpu")
     out, err = capfd.readouterr()
     assert "Loading weights" not in out + err
+
+
+@pytest.mark.parametrize("quantized", [False, True], ids=["loader-verdict", "name-rules"])
+def test_an_integer_buffer_stored_as_float_is_a_dtype_mismatch(quantized: bool, tmp_path: Path) -> None:
+    """BatchNorm's ``num_batches_tracked`` is an int64 the architecture keeps; the header written here says F32. A
+    quantized copy (one fp8 weight with its scale) takes the name-by-name rules, the plain one the loader's."""
+    from transformers import ResNetConfig, ResNetModel
+
+    folder = tmp_path / "resnet"
+    config = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic")
+    ResNetModel(config).save_pretrained(folder)
+    tensors = read_all(folder)
+    buffer = "embedder.embedder.normalization.num_batches_tracked"
+    assert tensors[buffer].dtype == torch.int64
+    tensors[buffer] = tensors[buffer].float()
+    if quantized:
+        weight = "embedder.embedder.convolution.weight"
+        tensors[weight] = tensors[weight].to(torch.float8_e4m3fn)
+        tensors[weight + "_scale"] = torch.ones(())
+    rewrite(folder, tensors)
+    (check,) = check_checkpoint(folder).components
+    assert [(d.name, d.expected, d.found) for d in check.dtypes] == [(buffer, "integer", "F32")]
+    assert not check.ok
