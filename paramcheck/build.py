@@ -75,6 +75,18 @@ def _transformers_config(spec: ComponentSpec, config: dict[str, Any]) -> Any:
     return config_class.from_dict(config)
 
 
+def _sentence_transformers_dense(spec: ComponentSpec, device: str | torch.device) -> torch.nn.Module:
+    """sentence-transformers' Dense module as it stores itself: ``linear.weight`` (and ``linear.bias``) of an
+    ``in_features -> out_features`` linear layer; its activation holds no parameters."""
+    config = spec.config or {}
+    try:
+        features = int(config["in_features"]), int(config["out_features"])
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError(f"{spec.location}: a Dense module needs integer in_features and out_features") from None
+    with torch.device(device):
+        return torch.nn.ModuleDict({"linear": torch.nn.Linear(*features, bias=bool(config.get("bias", True)))}).eval()
+
+
 def build_component(spec: ComponentSpec, *, device: str | torch.device = "meta") -> torch.nn.Module | None:
     """The component's module built from its config on ``device``; ``None`` when the class is no module.
 
@@ -83,6 +95,8 @@ def build_component(spec: ComponentSpec, *, device: str | torch.device = "meta")
     """
     if spec.library is None or spec.class_name is None:
         return None
+    if (spec.library, spec.class_name) == ("sentence_transformers", "Dense"):
+        return _sentence_transformers_dense(spec, device)
     cls = resolve_class(spec.library, spec.class_name, where=spec.location)
     if not is_module_class(cls):
         return None

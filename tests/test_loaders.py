@@ -641,3 +641,42 @@ def test_an_integer_buffer_stored_as_float_is_a_dtype_mismatch(quantized: bool, 
     (check,) = check_checkpoint(folder).components
     assert [(d.name, d.expected, d.found) for d in check.dtypes] == [(buffer, "integer", "F32")]
     assert not check.ok
+
+
+def test_sentence_transformers_old_layout_with_dense(tmp_path: Path) -> None:
+    """The model in ``0_Transformer/`` (config naming MPNetForMaskedLM), a Pooling module, and a Dense 32 -> 16 stored
+    as ``linear.weight``/``linear.bias``. Expected: AutoModel's loading info for the transformer, and the Dense layer
+    by hand: 16 * 32 + 16 = 528 parameters; without its bias, ``linear.bias`` is missing."""
+    from transformers import AutoModel, MPNetConfig, MPNetModel
+
+    folder = tmp_path / "st-old"
+    torch.manual_seed(0)
+    MPNetModel(MPNetConfig(**{**ENC, "pad_token_id": 1})).save_pretrained(folder / "0_Transformer")
+    config = json.loads((folder / "0_Transformer" / "config.json").read_text())
+    (folder / "0_Transformer" / "config.json").write_text(json.dumps({**config, "architectures": ["MPNetForMaskedLM"]}))
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": 32}))
+    (folder / "2_Dense").mkdir()
+    dense = {"in_features": 32, "out_features": 16, "bias": True, "activation_function": "torch.nn.Tanh"}
+    (folder / "2_Dense" / "config.json").write_text(json.dumps(dense))
+    save_file(
+        {"linear.weight": torch.zeros(16, 32), "linear.bias": torch.zeros(16)}, folder / "2_Dense" / "model.safetensors"
+    )
+    kinds = ("Transformer", "Pooling", "Dense")
+    modules = [
+        {"idx": i, "name": str(i), "path": f"{i}_{kind}", "type": f"sentence_transformers.models.{kind}"}
+        for i, kind in enumerate(kinds)
+    ]
+    (folder / "modules.json").write_text(json.dumps(modules))
+    loaded, info = AutoModel.from_pretrained(folder / "0_Transformer", output_loading_info=True)
+    assert clean(info)
+    check = check_checkpoint(folder)
+    assert [c.name for c in check.components] == ["0_Transformer", "2_Dense"]
+    transformer, linear = check.components
+    assert (transformer.ok, transformer.class_name) == (True, type(loaded).__name__)
+    assert transformer.checkpoint_parameters == own_count(loaded)
+    assert (linear.ok, linear.layout, linear.checkpoint_parameters) == (True, "matching", 16 * 32 + 16)
+    save_file({"linear.weight": torch.zeros(16, 32)}, folder / "2_Dense" / "model.safetensors")
+    linear = check_checkpoint(folder).component("2_Dense")
+    assert linear is not None
+    assert (linear.ok, linear.missing) == (False, ("linear.bias",))

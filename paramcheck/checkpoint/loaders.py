@@ -95,8 +95,8 @@ def meta_tensors(stored: Stored) -> dict[str, torch.Tensor]:
 def loader_verdict(spec: ComponentSpec, stored: Stored, *, sharded: bool) -> LoaderVerdict | None:
     """What ``from_pretrained`` of ``spec``'s class would report for these stored tensors; ``None`` when the class
     loads through neither library's model loader."""
-    if spec.library is None or spec.class_name is None or spec.config is None:
-        return None
+    if spec.library in (None, "sentence_transformers") or spec.class_name is None or spec.config is None:
+        return None  # sentence-transformers loads its Dense modules strictly: the name rules are its verdict
     cls = resolve_class(spec.library, spec.class_name, where=spec.location)
     try:
         with quiet():
@@ -239,7 +239,7 @@ def as_loaded(spec: ComponentSpec) -> tuple[ComponentSpec, str | None]:
 
     if spec.library != "transformers" or spec.class_name is None or spec.config is None or spec.folder is None:
         return spec, None
-    if not (spec.folder / "modules.json").is_file():
+    if not any((f / "modules.json").is_file() for f in (spec.folder, spec.folder.parent)):  # 0_Transformer/ too
         return spec, None
     cls: Any = resolve_class(spec.library, spec.class_name, where=spec.location)
     base = MODEL_MAPPING.get(cls.config_class, None) if _is_transformers_model(cls) else None

@@ -17,7 +17,7 @@ from typing import Any
 from ..results import Result, json_field
 from ..sources import ComponentSpec, read_folder
 from ..sources.headers import Header, fail, read_header, read_index
-from ..sources.local import choose_variant, variant_files
+from ..sources.local import MODULES, choose_variant, variant_files
 from ..sources.spec import CONFIG, INDEX_SUFFIX, MODEL_INDEX, WEIGHT_STEMS
 from .quantization import QUANTIZATION_NOTES, TensorRole, classify_tensors
 
@@ -190,6 +190,11 @@ def find_weights(path: Path, variant: str | None = None) -> tuple[CheckpointKind
             sub.name: _folder_files(sub, variant, strict=False)
             for sub in sorted(p for p in path.iterdir() if p.is_dir())
         }
+        parts = {name: files for name, (files, _) in found.items() if files}
+        notes = {name: note for name, (files, note) in found.items() if files and note}
+    elif (path / MODULES).is_file() and (modules := read_folder(path).components):
+        kind = CheckpointKind.MODEL_FOLDER  # sentence-transformers: one part per module with weights
+        found = {spec.name: _folder_files(spec.folder, variant) for spec in modules if spec.folder is not None}
         parts = {name: files for name, (files, _) in found.items() if files}
         notes = {name: note for name, (files, note) in found.items() if files and note}
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from .spec import (
     pipeline_name,
 )
 
-__all__ = ["choose_variant", "read_folder", "variant_files"]
+__all__ = ["MODULES", "choose_variant", "read_folder", "variant_files"]
 
 # the names transformers' and diffusers' ``_add_variant`` give a variant's weights ({stem}: model,
 # diffusion_pytorch_model): one file, shards, the index, and diffusers' deprecated index name
@@ -118,6 +119,47 @@ def _pipeline_components(folder: Path) -> tuple[str | None, tuple[ComponentSpec,
     return pipeline_name(index), tuple(specs)
 
 
+MODULES = "modules.json"  # a sentence-transformers folder's list of modules
+
+
+def _sentence_transformers_components(folder: Path) -> tuple[ComponentSpec, ...]:
+    """A sentence-transformers folder's modules with parameters: its Transformer (at the top, named ``model``, or in
+    its own folder such as ``0_Transformer/``, named after it) and its Dense layers (``2_Dense/``: a linear layer
+    whose ``in_features``/``out_features``/``bias`` are in its config.json). Pooling and Normalize hold none."""
+    path = folder / MODULES
+    try:
+        modules = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read it as JSON ({e}); fix or re-download the file") from e
+    if not isinstance(modules, list):
+        raise ConfigError(f"{path}: is not a list of modules; is this a sentence-transformers modules.json?")
+    specs: list[ComponentSpec] = []
+    for entry in modules:
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}: lists {entry!r}, not a module; each entry needs 'type' and 'path'")
+        kind = str(entry.get("type", "")).rpartition(".")[2]
+        where = str(entry.get("path", ""))
+        sub = folder / where if where else folder
+        if not (sub / CONFIG).is_file():
+            continue
+        if kind == "Transformer":
+            specs.append(_model_component(where or "model", sub))
+        elif kind == "Dense":
+            config = read_json(sub / CONFIG)
+            specs.append(
+                ComponentSpec(
+                    name=where or "dense",
+                    library="sentence_transformers",
+                    class_name="Dense",
+                    config=config,
+                    folder=sub,
+                    weights=_weights(sub),
+                    config_file=str(sub / CONFIG),
+                )
+            )
+    return tuple(specs)
+
+
 def read_folder(folder: Path, *, model: str | None = None, kind: SourceKind = SourceKind.FOLDER) -> ModelSource:
     """A local pipeline folder (``model_index.json``) or single-model folder (``config.json``)."""
     if not folder.exists():
@@ -131,6 +173,8 @@ def read_folder(folder: Path, *, model: str | None = None, kind: SourceKind = So
     pipeline_class = None
     if MODEL_INDEX in entries:
         pipeline_class, components = _pipeline_components(folder)
+    elif MODULES in entries and (components := _sentence_transformers_components(folder)):
+        pass
     elif CONFIG in entries:
         components = (_model_component("model", folder),)
     else:
