@@ -108,6 +108,25 @@ def test_adapter_beyond_the_base_hits_nothing(tmp_path: Path) -> None:
     assert report.layers_hit == _lora_layers(referee)
 
 
+def test_adapter_of_another_width_is_a_shape_mismatch(tmp_path: Path) -> None:
+    """Made on a 3-head FLUX (width 48), checked on the 2-head base (width 32): peft refuses to load it."""
+    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    base = _config_only(tmp_path / "base", _flux())
+    wider = _flux(dict(TINY_FLUX_TRANSFORMER, num_attention_heads=3))
+    get_peft_model(wider, LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_v"])).save_pretrained(
+        str(tmp_path / "adapter")
+    )
+    referee = get_peft_model(_flux(), LoraConfig.from_pretrained(str(tmp_path / "adapter")))
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        set_peft_model_state_dict(referee, load_file(str(tmp_path / "adapter" / "adapter_model.safetensors")))
+    report = inspect_lora(tmp_path / "adapter", against=str(base))
+    assert not report.ok
+    assert len(report.shape_mismatches) == len(report.targets) == 4  # to_q, to_v of the double and single block
+    assert report.shape_mismatches[0].problem == "shape: the LoRA maps 48 -> 48, the base 32 -> 32"
+
+
 def test_adapter_on_another_architecture_is_applied_to_0_layers(flux_case: dict[str, Any], tmp_path: Path) -> None:
     from transformers import CLIPTextConfig, CLIPTextModel
 
