@@ -272,3 +272,30 @@ def test_report_round_trips(sd1: dict[str, Any]) -> None:
     report = inspect_single_file(sd1["file"], against=str(sd1["config"]))
     assert SingleFileReport.from_dict(report.to_dict()) == report
     assert dataclasses.replace(report, checks=()).checked is False
+
+
+def test_scaled_fp8_unet(sd1: dict[str, Any], tmp_path: Path) -> None:
+    """ComfyUI's legacy scaled fp8: F8_E4M3 weights, an F32 scale_weight each, a scaled_fp8 marker. The scales and
+    the marker are no parameters; the logical count is the UNet's own."""
+    tensors = dict(sd1["tensors"])
+    linears = [k for k, v in tensors.items() if k.startswith("model.diffusion_model.") and v.ndim == 2]
+    for k in linears:
+        tensors[k] = tensors[k].to(torch.float8_e4m3fn)
+        tensors[k.removesuffix(".weight") + ".scale_weight"] = torch.tensor(1.0)
+    tensors["model.diffusion_model.scaled_fp8"] = torch.empty(0, dtype=torch.float8_e4m3fn)
+    layers = {
+        k.removeprefix("model.diffusion_model.").removesuffix(".weight"): {"format": "float8_e4m3fn"} for k in linears
+    }
+    metadata = {"_quantization_metadata": json.dumps({"format_version": "1.0", "layers": layers})}
+    file = write(tmp_path / "fp8.safetensors", tensors, metadata)
+    report = inspect_single_file(file, against=f"{sd1['config']}:unet")
+    unet = report.check("unet")
+    assert unet is not None
+    assert unet.ok
+    assert unet.parameters == _count(sd1["modules"]["unet"])
+    denoiser = next(p for p in report.parts if p.kind == "denoiser")
+    assert denoiser.quantization == "fp8-scaled"
+    assert any("does not apply scale_weight" in note for note in unet.notes)
+    assert any(
+        f"_quantization_metadata: {len(linears)} layers (float8_e4m3fn {len(linears)})" in n for n in report.notes
+    )

@@ -194,6 +194,7 @@ def single_file_lines(report: SingleFileReport, *, limit: int | None = 3, title:
         lines.append(f"    {part}: not checked (no component of {report.against} takes it)")
     for c in report.checks:
         lines += _part_lines(c, limit)
+    lines += [f"  note: {note}" for note in report.notes]
     return lines
 
 

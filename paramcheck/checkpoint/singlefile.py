@@ -24,6 +24,7 @@ GGUF files come through ``inspect_tensors`` with their logical shapes (``paramch
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -661,6 +662,40 @@ def inspect_tensors(
     return dataclasses.replace(report, against=target, checks=checks, absent=absent, unchecked=unchecked)
 
 
+def quantization_notes(metadata: Mapping[str, str], tensors: Sequence[TensorInfo]) -> tuple[str, ...]:
+    """What ComfyUI's quantization metadata says (``__metadata__["_quantization_metadata"]``: per-layer formats) and
+    its ``scaled_fp8`` marker, checked against the stored dtypes (a per-layer ``.comfy_quant`` tensor is data)."""
+    notes: list[str] = []
+    dtypes = {t.name: t.dtype for t in tensors}
+    marker = next((t for t in tensors if t.name.rsplit(".", 1)[-1] == "scaled_fp8"), None)
+    if marker is not None:
+        kind = "e4m3fn" if marker.dtype in {"F32", "F8_E4M3"} else marker.dtype
+        fast = "" if marker.elements == 2 else "; fp8 matmul allowed"
+        notes.append(f"ComfyUI scaled fp8 ({kind}; legacy scale_weight per layer{fast})")
+    raw = metadata.get("_quantization_metadata")
+    if raw is None:
+        return tuple(notes)
+    try:
+        layers = json.loads(raw).get("layers", {})
+    except (ValueError, AttributeError):
+        return (*notes, "_quantization_metadata is not the JSON object ComfyUI writes; ignored")
+    if not isinstance(layers, dict):
+        return tuple(notes)
+    formats: dict[str, int] = {}
+    unquantized: list[str] = []
+    for layer, info in layers.items():
+        fmt = str(info.get("format", "?")) if isinstance(info, dict) else "?"
+        formats[fmt] = formats.get(fmt, 0) + 1
+        stored = next((dtypes[n] for n in (f"{layer}.weight", layer) if n in dtypes), None)
+        if stored is not None and stored not in {"F8_E4M3", "F8_E5M2", "U8", "I8"}:
+            unquantized.append(f"{layer} ({stored})")
+    listed = ", ".join(f"{f} {n}" for f, n in sorted(formats.items()))
+    notes.append(f"ComfyUI _quantization_metadata: {len(layers)} layers ({listed})")
+    if unquantized:
+        notes.append(f"listed as quantized but stored unquantized: {len(unquantized)}, e.g. {unquantized[0]}")
+    return tuple(notes)
+
+
 def inspect_single_file(path: str | Path, *, against: str | None = None, check: bool = True) -> SingleFileReport:
     """``inspect_tensors`` of a safetensors file's header; a file in no single-file layout is refused."""
     header = read_header(path)
@@ -670,4 +705,6 @@ def inspect_single_file(path: str | Path, *, against: str | None = None, check: 
             "no BFL/SAI/LDM signature); check it as a diffusers or transformers checkpoint with --against MODEL"
         )
     size = Path(path).stat().st_size
-    return inspect_tensors(str(path), header.tensors, file_bytes=size, against=against, check=check)
+    report = inspect_tensors(str(path), header.tensors, file_bytes=size, against=against, check=check)
+    notes = quantization_notes(dict(header.metadata), header.tensors)
+    return dataclasses.replace(report, notes=(*report.notes, *notes)) if notes else report
