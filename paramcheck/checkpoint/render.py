@@ -206,27 +206,41 @@ def _part_lines(c: PartCheck, limit: int | None) -> list[str]:
         f"architecture {c.architecture_parameters:,}"
     ]
     lines += [f"      note: {note}" for note in c.notes]
-    for label, items in (
-        ("missing", _fold(c.missing)),
-        ("extra", _fold(c.extra)),
-        ("shape", [f"{s.name}: file {_shape(s.found)}, architecture {_shape(s.expected)}" for s in c.shapes]),
+    for label, count, items in (
+        ("missing", len(c.missing), _fold_under(c.prefix, c.missing)),
+        ("extra", len(c.extra), _fold_under(c.prefix, c.extra)),
+        (
+            "shape",
+            len(c.shapes),
+            [f"{s.name}: file {_shape(s.found)}, architecture {_shape(s.expected)}" for s in c.shapes],
+        ),
     ):
         if items:
-            lines.append(f"      {label}: {len(items):,}: {_some(items, limit)}")
+            lines.append(f"      {label} {count:,}: {_some(items, limit)}")
     v = c.loader
     if v is None:
         return lines
     if v.error:
         lines.append(f"      diffusers' converter ({v.converter}): {v.error[:200]}")
-    for label, names in (
-        ("from_single_file leaves uninitialised", _fold(v.missing)),
-        ("from_single_file finds unexpected", _fold(v.unexpected)),
-        ("diffusers' converter drops without a word", _fold(v.dropped)),
-        ("from_single_file shape", [f"{s.name}: {_shape(s.found)} vs {_shape(s.expected)}" for s in v.shapes]),
+    for label, total, shown in (
+        ("from_single_file leaves uninitialised", len(v.missing), _fold(v.missing)),
+        ("from_single_file finds unexpected", len(v.unexpected), _fold(v.unexpected)),
+        ("diffusers' converter drops without a word", len(v.dropped), _fold_under(c.prefix, v.dropped)),
+        (
+            "from_single_file shape",
+            len(v.shapes),
+            [f"{s.name}: {_shape(s.found)} vs {_shape(s.expected)}" for s in v.shapes],
+        ),
     ):
-        if names:
-            lines.append(f"      {label}: {len(names):,}: {_some(names, limit)}")
+        if shown:
+            lines.append(f"      {label} {total:,}: {_some(shown, limit)}")
     return lines
+
+
+def _fold_under(prefix: str, names: tuple[str, ...]) -> list[str]:
+    """``_fold`` below a part's prefix (whose own numbers, e.g. ``conditioner.embedders.1.``, are no block)."""
+    inside = tuple(n.removeprefix(prefix) for n in names)
+    return [prefix + item for item in _fold(inside)]
 
 
 def single_file_verdict(report: SingleFileReport) -> str:

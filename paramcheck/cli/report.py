@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..dtypes import DTYPE_NAMES
 from ..envelope import envelope
+from ..errors import ConfigError
 from ..listing import fold, merge_views, select, select_records, unfolded
 from ..sources import resolve
 from .common import add_json_options, add_layer_options, dtype_arg, positive, rich_console, taxonomy_of, write_json
@@ -93,6 +94,13 @@ def _report_file(args: argparse.Namespace, kind: FileKind) -> int:
     from ..checkpoint.files import FileKind, inspect_file
     from ..checkpoint.render import gguf_lines, lora_lines, single_file_lines, stored_table
     from ..checkpoint.summary import read_checkpoint
+
+    model_only = [f"--{o}" for o in ("flops", "memory", "html", "layers") if getattr(args, o)]
+    if model_only:
+        raise ConfigError(
+            f"{args.model}: {', '.join(model_only)} count a model, not a file; give a bundled id or a diffusers folder "
+            "(paramcheck report FILE says what the file holds)"
+        )
 
     if kind is FileKind.CHECKPOINT:
         stored, _ = read_checkpoint(args.model)
