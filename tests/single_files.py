@@ -171,8 +171,10 @@ def write_header_only(path: Path, shapes: Mapping[str, tuple[tuple[int, ...], st
     return path
 
 
-def bundled_original(model: str, component: str, *, dtype: str = "BF16") -> dict[str, tuple[tuple[int, ...], str]]:
-    """A bundled component built on meta, mapped to its release layout: name -> (shape, dtype)."""
+def bundled_original(
+    model: str, component: str, *, dtype: str = "BF16", prefix: str = "", openclip: bool = False
+) -> dict[str, tuple[tuple[int, ...], str]]:
+    """A bundled component built on meta, mapped to its release layout under ``prefix``: name -> (shape, dtype)."""
     from paramcheck.build import build_component
     from paramcheck.sources import resolve
 
@@ -185,8 +187,12 @@ def bundled_original(model: str, component: str, *, dtype: str = "BF16") -> dict
         mapped = original.flux_to_original(state, config)
     elif spec.class_name == "UNet2DConditionModel":
         mapped = original.unet_to_ldm(state, config)
+    elif spec.class_name == "SD3Transformer2DModel":
+        mapped = original.sd3_to_original(state, config)
     elif spec.class_name == "AutoencoderKL":
         mapped = original.vae_to_ldm(state, config)
+    elif openclip:
+        mapped = original.openclip_from_hf(state)
     else:
         mapped = original.clip_hf_names(state)
-    return {k: (tuple(v.shape), dtype) for k, v in mapped.items()}
+    return {prefix + k: (tuple(v.shape), dtype) for k, v in mapped.items()}

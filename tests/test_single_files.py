@@ -220,6 +220,73 @@ def test_bfl_flux_release_identified_and_checked(tmp_path: Path, model: str, dif
     assert transformer.parameters == transformer.architecture_parameters == expected
 
 
+@pytest.mark.parametrize(("model", "diffusers_type"), [("sd3.5-large", "sd35_large"), ("sd3.5-medium", "sd35_medium")])
+def test_sai_sd35_transformer_identified_and_checked(tmp_path: Path, model: str, diffusers_type: str) -> None:
+    shapes = bundled_original(model, "transformer", prefix="model.diffusion_model.")
+    assert _infer(shapes) == diffusers_type
+    report = inspect_single_file(write_header_only(tmp_path / "sd35.safetensors", shapes))
+    assert report.identity.model == report.identity.bundled == model
+    transformer = report.check("transformer")
+    assert transformer is not None
+    assert transformer.ok
+    assert transformer.loader is not None
+    assert transformer.loader.status is LoaderStatus.LOADS
+    assert transformer.parameters == transformer.architecture_parameters
+
+
+def test_sdxl_base_release_all_four_parts(tmp_path: Path) -> None:
+    """SGM layout at released size: CLIP-L in HF names, OpenCLIP-bigG with fused in_proj and a transposed
+    projection; diffusers names it xl_base, and every part matches the bundled sdxl-base-1.0."""
+    shapes = {
+        **bundled_original("sdxl-base-1.0", "unet", prefix="model.diffusion_model."),
+        **bundled_original("sdxl-base-1.0", "vae", prefix="first_stage_model."),
+        **bundled_original("sdxl-base-1.0", "text_encoder", prefix="conditioner.embedders.0.transformer."),
+        **bundled_original("sdxl-base-1.0", "text_encoder_2", prefix="conditioner.embedders.1.model.", openclip=True),
+    }
+    assert _infer(shapes) == "xl_base"
+    report = inspect_single_file(write_header_only(tmp_path / "sdxl.safetensors", shapes))
+    assert report.identity.model == "sdxl-base"
+    assert report.identity.bundled == "sdxl-base-1.0"
+    assert report.ok
+    assert {c.component for c in report.checks} == {"unet", "vae", "text_encoder", "text_encoder_2"}
+    assert all(c.loader is not None and c.loader.status is LoaderStatus.LOADS for c in report.checks)
+    assert report.check("unet").parameters == 2_567_463_684  # type: ignore[union-attr]  # SDXL base UNet, published
+
+
+def test_sd2_and_refiner_unets_identified(tmp_path: Path) -> None:
+    """Identified by their own sizes (SD 2.x: context 1024; refiner: 384 channels, 4 levels, adm 2560, context
+    1280, the published configs) where diffusers' infer_diffusers_model_type sees only a UNet and says v1/v2."""
+    from diffusers import UNet2DConditionModel
+
+    from paramcheck.checkpoint import original
+    from paramcheck.sources import resolve
+
+    sd15 = dict(resolve("sd-1.5").component("unet").config or {})
+    sd2 = {**sd15, "cross_attention_dim": 1024, "attention_head_dim": [5, 10, 20, 20], "use_linear_projection": True}
+    xl = dict(resolve("sdxl-base-1.0").component("unet").config or {})
+    refiner = {
+        **xl,
+        "block_out_channels": [384, 768, 1536, 1536],
+        "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+        "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+        "transformer_layers_per_block": 4,
+        "attention_head_dim": [6, 12, 24, 24],
+        "cross_attention_dim": 1280,
+        "projection_class_embeddings_input_dim": 2560,
+    }
+    names = {}
+    for name, config in (("sd2", sd2), ("refiner", refiner)):
+        kwargs = {k: v for k, v in config.items() if not k.startswith("_")}
+        with torch.device("meta"):
+            unet = UNet2DConditionModel(**kwargs)
+        mapped = original.unet_to_ldm(unet.state_dict(), unet.config)
+        shapes = {"model.diffusion_model." + k: (tuple(v.shape), "F16") for k, v in mapped.items()}
+        report = inspect_single_file(write_header_only(tmp_path / f"{name}.safetensors", shapes))
+        names[name] = (report.identity.model, report.identity.bundled, _infer(shapes))
+    assert names["sd2"] == ("sd-2.x", None, "v2")
+    assert names["refiner"] == ("sdxl-refiner", None, "v1")  # diffusers' silent fallback
+
+
 def test_sd15_unet_fp16_release_identified(tmp_path: Path) -> None:
     shapes = {"model.diffusion_model." + k: (s, "F16") for k, (s, _) in bundled_original("sd-1.5", "unet").items()}
     assert _infer(shapes) == "v1"
