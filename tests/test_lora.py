@@ -223,7 +223,7 @@ def test_cli_check_lora(
     assert main(["report", str(kohya_sdxl["file"])]) == 0
     assert "LoRA (kohya)" in capsys.readouterr().out
     assert main(["report", str(flux_case["adapter"])]) == 0  # an adapter folder is an adapter, not an error
-    assert f"LoRA (peft), 9 targets, {flux_case['added']:,} parameters added, rank 2/4" in capsys.readouterr().out
+    assert f"LoRA (peft), 8 targets, {flux_case['added']:,} parameters added, rank 2/4" in capsys.readouterr().out
     assert main(["check", str(flux_case["adapter"]), "--against", str(kohya_sdxl["base"])]) == 1
     out = capsys.readouterr().out
     assert "MISMATCH: 0 layers hit" in out
