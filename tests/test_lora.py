@@ -234,3 +234,43 @@ def test_cli_check_lora(
 def test_report_round_trips(flux_case: dict[str, Any]) -> None:
     report = inspect_lora(flux_case["adapter"], against=str(flux_case["base"]))
     assert LoraReport.from_dict(report.to_dict()) == report
+
+
+def test_kohya_flux_targets_diffusers_drops(tmp_path: Path) -> None:
+    """A kohya FLUX LoRA at FLUX.1-dev's width (BFL names, fused qkv/linear1), block 0 and the top-level layers:
+    every target hits flux.1-dev, and the loader view names the targets diffusers converts without the
+    ``transformer.`` prefix, which load_lora_adapter then filters out without a word. Referee: diffusers' own
+    lora_state_dict on the real (small) LoRA tensors."""
+    from diffusers import FluxPipeline
+
+    from .single_files import bundled_original
+
+    pattern = (
+        r"^(double_blocks\.0\.(img_attn\.qkv|img_attn\.proj|txt_attn\.qkv|img_mlp\.0)|single_blocks\.0\.linear[12]|"
+        r"img_in|final_layer\.linear|guidance_in\.in_layer|time_in\.in_layer)\.weight$"
+    )
+    linears = {k.removesuffix(".weight"): s for k, (s, _) in bundled_original("flux.1-dev", "transformer").items()}
+    chosen = {k: s for k, s in linears.items() if re.match(pattern, k + ".weight")}
+    torch.manual_seed(0)
+    file = tmp_path / "kohya_flux.safetensors"
+    tensors = _kohya(chosen, "lora_unet_")
+    save_file(tensors, str(file), metadata={"ss_network_alpha": "4.0", "ss_base_model_version": "flux1"})
+    converted = FluxPipeline.lora_state_dict(str(file))
+    converted = converted[0] if isinstance(converted, tuple) else converted
+    unprefixed = {k.split(".lora")[0] for k in converted if not k.startswith("transformer.")}
+    report = inspect_lora(file, against="flux.1-dev")
+    assert report.ok
+    assert len(report.targets) == len(chosen) == 10
+    # fused targets span their modules: qkv -> to_q, to_k, to_v; linear1 -> to_q, to_k, to_v, proj_mlp
+    assert report.layers_hit == 10 + 2 + 2 + 3  # two qkv (+2 each), linear1 (+3)
+    assert report.parameters == sum(v.numel() for k, v in tensors.items() if not k.endswith(".alpha"))
+    assert report.loader is not None
+    dropped = set(report.loader.dropped)
+    assert len(dropped) == len(unprefixed) == 4  # img_in, final_layer.linear, guidance_in, time_in
+    assert {d.removeprefix("lora_unet_") for d in dropped} == {
+        "img_in",
+        "final_layer_linear",
+        "guidance_in_in_layer",
+        "time_in_in_layer",
+    }
+    assert any("drops 4 stored targets without a word" in note for note in report.notes)
