@@ -274,3 +274,31 @@ def test_kohya_flux_targets_diffusers_drops(tmp_path: Path) -> None:
         "time_in_in_layer",
     }
     assert any("drops 4 stored targets without a word" in note for note in report.notes)
+
+
+def test_diffusers_format_dev_lora_on_schnell(tmp_path: Path) -> None:
+    """A diffusers-format FLUX LoRA (save_lora_weights, with its lora_adapter_metadata) trained on a dev-like base
+    with the guidance embedder, checked on a schnell-like base that has none: the guidance targets hit nothing."""
+    from diffusers import FluxPipeline
+    from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model
+
+    dev = _flux(dict(TINY_FLUX_TRANSFORMER, guidance_embeds=True))
+    config = LoraConfig(r=4, lora_alpha=2, target_modules=["to_q", "linear_1", "linear_2"])
+    inject_adapter_in_model(config, dev)
+    FluxPipeline.save_lora_weights(
+        str(tmp_path / "lora"),
+        transformer_lora_layers=get_peft_model_state_dict(dev),
+        transformer_lora_adapter_metadata=config.to_dict(),
+    )
+    file = tmp_path / "lora" / "pytorch_lora_weights.safetensors"
+    schnell = _config_only(tmp_path / "schnell", _flux(dict(TINY_FLUX_TRANSFORMER, guidance_embeds=False)))
+    dev_base = _config_only(tmp_path / "dev", _flux(dict(TINY_FLUX_TRANSFORMER, guidance_embeds=True)))
+    on_dev = inspect_lora(file, against=str(dev_base))
+    assert on_dev.format == "diffusers"
+    assert on_dev.ok
+    assert on_dev.layers_hit == _lora_layers(dev)  # the layers peft injected into the dev base
+    assert {t.alpha for t in on_dev.targets} == {2.0}  # from lora_adapter_metadata
+    on_schnell = inspect_lora(file, against=str(schnell))
+    assert not on_schnell.ok
+    missing = {h.target.removeprefix("transformer.") for h in on_schnell.hit_nothing}
+    assert missing == {"time_text_embed.guidance_embedder.linear_1", "time_text_embed.guidance_embedder.linear_2"}
