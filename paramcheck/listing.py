@@ -201,10 +201,12 @@ def component_role(name: str, class_name: str | None) -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RoleRow(Result):
-    """One model's components of one role (those with parameters), with their classes and counts, in slot order."""
+    """One model's components of one role (those with parameters), with their classes and counts, in slot order.
+    ``column``: the model's place among those compared (from 0), so that a model given twice stays two."""
 
     role: str
     model: str
+    column: int
     components: tuple[str, ...]
     classes: tuple[str, ...]
     parameters_each: tuple[int, ...]
@@ -217,22 +219,23 @@ class RoleRow(Result):
 def align_by_role(reports: Sequence[ModelReport]) -> tuple[RoleRow, ...]:
     """Each model's components with parameters grouped by role (``component_role``): roles in ``ROLE_ORDER`` then
     as first seen, models in the order given; a model without a role has no row for it."""
-    grouped: dict[str, dict[str, list[ComponentCounts]]] = {}
-    for report in reports:
+    grouped: dict[str, dict[int, list[ComponentCounts]]] = {}
+    for column, report in enumerate(reports):
         for c in report.components:
             if c.parameters:
-                grouped.setdefault(component_role(c.name, c.class_name), {}).setdefault(report.model, []).append(c)
+                grouped.setdefault(component_role(c.name, c.class_name), {}).setdefault(column, []).append(c)
     rank = {role: i for i, role in enumerate(ROLE_ORDER)}
     roles = sorted(grouped, key=lambda r: (rank.get(r, len(rank)), list(grouped).index(r)))
     return tuple(
         RoleRow(
             role=role,
             model=report.model,
+            column=column,
             components=tuple(c.name for c in found),
             classes=tuple(c.class_name or "-" for c in found),
             parameters_each=tuple(c.parameters for c in found),
         )
         for role in roles
-        for report in reports
-        if (found := grouped[role].get(report.model))
+        for column, report in enumerate(reports)
+        if (found := grouped[role].get(column))
     )

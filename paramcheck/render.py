@@ -343,8 +343,8 @@ def _cells(text: str) -> int:
 
 
 def summary_lines(report: ModelReport, views: Sequence[LayerView], options: RenderOptions | None = None) -> list[str]:
-    """At most 11 lines: the model and where it came from, its total, its size at the dtype, the largest component,
-    the top four layer types of the role view, the tied parameters counted once."""
+    """At most 12 lines: the model, its total, its size at the dtype, the largest component, the tied parameters
+    counted once, where it came from, the top four layer types of the role view."""
     o = options or RenderOptions()
     total = report.parameters
     nbytes = _bytes_at(total, o.dtype)
@@ -359,8 +359,9 @@ def summary_lines(report: ModelReport, views: Sequence[LayerView], options: Rend
     tied = sum(c.tied_parameters for c in report.components)
     if tied:
         pairs.append((o.t("tied"), f"{tied:,}" + (" (shared tensors, counted once)" if o.lang == "en" else "")))
+    pairs.append((o.t("source"), f"{report.source.kind}: {report.source.location}"))
     width = max(_cells(label) for label, _ in pairs) + 2
-    lines = [f"{report.model}  ({report.source.kind}: {report.source.location})"]
+    lines = [report.model]
     lines += [f"  {label}{' ' * (width - _cells(label))}{value}" for label, value in pairs]
     role = next((v for v in views if v.view == View.ROLE), views[0] if views else None)
     if role is not None:
@@ -527,7 +528,7 @@ def compare_grids(reports: Sequence[ModelReport], options: RenderOptions | None 
     models = [r.model for r in reports]
     aligned = align_by_role(reports)
     roles = list(dict.fromkeys(r.role for r in aligned))
-    by = {(r.role, r.model): r for r in aligned}
+    by = {(r.role, r.column): r for r in aligned}
     columns = [(o.t("role"), False), *((m, True) for m in models)]
     if not o.narrow:
         columns += [(f"{m} − {models[0]}", True) for m in models[1:]]
@@ -541,7 +542,7 @@ def compare_grids(reports: Sequence[ModelReport], options: RenderOptions | None 
 
     rows = []
     for role in roles:
-        values = [by[(role, m)].parameters if (role, m) in by else None for m in models]
+        values = [by[(role, i)].parameters if (role, i) in by else None for i in range(len(models))]
         rows.append([_role_label(role, o.lang), *cells(values)])
     footer = (tuple([o.t("total"), *cells([r.parameters for r in reports])]),)
     caption = (
@@ -560,7 +561,7 @@ def compare_grids(reports: Sequence[ModelReport], options: RenderOptions | None 
     )
 
     scale = ByteScale.of([_bytes_at(r.parameters, o.dtype) for r in aligned])
-    totals = {r.model: r.parameters for r in reports}
+    totals = [r.parameters for r in reports]
     numbers = [(o.t("parameters"), True), (o.size_header(scale), True), (o.t("share"), True)]
     lead = [(o.t("model"), False)] if o.narrow else [(o.t("role"), False), (o.t("model"), False)]
     columns = [*lead, (o.t("component") + ": " + o.t("class"), False), *numbers]
@@ -571,8 +572,8 @@ def compare_grids(reports: Sequence[ModelReport], options: RenderOptions | None 
         if o.narrow:  # the role on a line of its own, the models below it
             rows.append([_role_label(role, o.lang) + ":", "", "", "", ""])
         first = True
-        for model in models:
-            row = by.get((role, model))
+        for i, model in enumerate(models):
+            row = by.get((role, i))
             if row is None:
                 continue
             for name, cls, parameters in zip(row.components, row.classes, row.parameters_each, strict=True):
@@ -583,7 +584,7 @@ def compare_grids(reports: Sequence[ModelReport], options: RenderOptions | None 
                         f"{name}: {cls}",
                         count_text(parameters, narrow=o.narrow),
                         scale(_bytes_at(parameters, o.dtype)),
-                        percent(parameters, totals[model], digits=1),
+                        percent(parameters, totals[i], digits=1),
                     ]
                 )
                 first = False

@@ -84,7 +84,7 @@ def _flop_scale(values: Iterable[int]) -> _Scale:
 
 
 def _time_scale(seconds: Iterable[float]) -> _Scale:
-    return _Scale(max(seconds, default=0), ((1.0, "s"), (1e-3, "ms"), (0.0, "ms")))
+    return _Scale(max(seconds, default=0), ((1.0, "s"), (1e-3, "ms")))
 
 
 def flops_grids(
