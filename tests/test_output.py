@@ -29,17 +29,10 @@ from paramcheck.count import audit
 from paramcheck.listing import component_role, fold, merge_views
 from paramcheck.render import RenderOptions
 from paramcheck.results import ModelReport
+from tests.tiny import scale_counts
 
 SCALE = 10**5
 WIDTHS = (80, 200)
-
-
-def _scaled(data: Any, keys: frozenset[str]) -> Any:
-    if isinstance(data, Mapping):
-        return {k: (v * SCALE if k in keys and isinstance(v, int) else _scaled(v, keys)) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_scaled(v, keys) for v in data]
-    return data
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +40,7 @@ def big_analysis(tiny_pipeline_configs_only: Path) -> Analysis:
     """The tiny pipeline's analysis (64x64, 2 steps) with layers, every count x 10**5."""
     analysis = analyse(str(tiny_pipeline_configs_only), height=64, width=64, steps=2, layers=True)
     keys = frozenset({"parameters", "flops", "peak_activation_bytes"})
-    return Analysis.from_dict(_scaled(analysis.to_dict(), keys))
+    return Analysis.from_dict(scale_counts(analysis.to_dict(), keys, SCALE))
 
 
 @pytest.fixture(scope="module")

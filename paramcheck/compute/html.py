@@ -5,6 +5,7 @@ asked (``flops``/``memory``), as in the terminal."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from html import escape
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from ..listing import LayerRow
 from ..plot import figure_bytes
 from ..render import (
     UNITS_NOTE,
+    WIDE,
     Grid,
     RenderOptions,
     component_grid,
@@ -99,7 +101,10 @@ def render_html(
     notes = [UNITS_NOTE, *report.notes]
     if analysis is not None and flops and analysis.flops is not None:
         parts.append("<h2>FLOPs</h2>")
-        parts += [_table(g) for g in flops_grids(analysis.flops, analysis.latency, o)]
+        # the narrow layout (the split by op kind as a table of its own, the inputs as notes): 11 columns do not fit
+        # 1000 px
+        split = replace(o, width=WIDE - 1)
+        parts += [_table(g) for g in flops_grids(analysis.flops, analysis.latency, split)]
         notes += [*analysis.flops.notes, *(analysis.latency.notes if analysis.latency else ())]
         notes.append(f"defaults: {analysis.flops.workload.defaults}")
     if analysis is not None and memory:
