@@ -20,6 +20,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from rich.table import Table
+from rich.text import Text
 
 from .devices import META_NOTE
 from .dtypes import dtype_bytes
@@ -281,11 +282,11 @@ def to_rich(grid: Grid, *, titles: bool = True, header_width: int = 8) -> Table:
     for i, row in enumerate(grid.rows):
         if i in starts and i:
             table.add_section()
-        table.add_row(*row)
+        table.add_row(*(Text(cell) for cell in row))  # as text: a "[" in a name is no markup
     if grid.footer:
         table.add_section()
         for row in grid.footer:
-            table.add_row(*row, style="bold")
+            table.add_row(*(Text(cell) for cell in row), style="bold")
     return table
 
 

@@ -260,3 +260,16 @@ def test_report_json_keeps_its_keys_with_flops(tiny_pipeline_configs_only: Path,
     assert keys <= more  # the views do not vanish with --memory
     assert more - keys == {"memory"}
     assert audit(folder).parameters == json.loads(compute.read_text())["report"]["parameters"]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_check_tables_cut_no_digit(tiny_pipeline: Path, width: int) -> None:
+    from paramcheck.checkpoint.check import check_checkpoint
+    from paramcheck.checkpoint.render import stored_grid, verdict_grid
+    from paramcheck.render import show
+
+    check = check_checkpoint(str(tiny_pipeline))
+    out = _render(width, lambda c, o: (show(c, stored_grid(check.checkpoint, o)), show(c, verdict_grid(check, o))))
+    # the layout under test, not the counts: each component's parameters from its headers appear whole
+    _assert_readable(out, width, [c.parameters for c in check.checkpoint.components])
+    assert "match" in out
