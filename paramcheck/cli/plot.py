@@ -22,9 +22,9 @@ def plot_command_parser(subparsers: Subparsers) -> None:
 
 
 def plot_command(args: argparse.Namespace) -> int:
+    check_output(args.output, "--output", tuple(f".{fmt}" for fmt in IMAGE_FORMATS))  # before torch's import
     from ..count import audit
 
-    check_output(args.output, "--output", tuple(f".{fmt}" for fmt in IMAGE_FORMATS))  # before the seconds of work
     reports = [audit(resolve(model)) for model in args.models]
     write_plot(reports, Path(args.output))
     print(f"wrote {args.output}")
