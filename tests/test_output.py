@@ -274,3 +274,32 @@ def test_check_tables_cut_no_digit(tiny_pipeline: Path, width: int) -> None:
     # the layout under test, not the counts: each component's parameters from its headers appear whole
     _assert_readable(out, width, [c.parameters for c in check.checkpoint.components])
     assert "match" in out
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_compare_flops_and_memory_side_by_side(big_analysis: Analysis, width: int) -> None:
+    other = Analysis.from_dict(big_analysis.to_dict() | {"report": big_analysis.report.to_dict() | {"model": "other"}})
+    analyses = [big_analysis, other]
+    reports = [a.report for a in analyses]
+    views = [merge_views(r.components) for r in reports]
+    out = _render(width, lambda c, o: print_compare(c, reports, views, analyses, o, flops=True, memory=True))
+    assert big_analysis.flops is not None
+    _assert_readable(out, width, [r.parameters for r in reports])
+    per_image = f"{big_analysis.flops.flops_per_image / 1e12:,.2f}"  # TFLOPs, by hand
+    row = next(line for line in out.splitlines() if line.startswith("│ TFLOPs / image"))
+    assert row.count(per_image) == 2
+    bf16 = f"{big_analysis.report.parameters * 2 / 1e9:,.2f}"  # 2 bytes a parameter, decimal GB
+    assert any(line.startswith("│ weights bf16 (GB)") and line.count(bf16) == 2 for line in out.splitlines())
+
+
+def test_compare_json_with_memory(tiny_pipeline_configs_only: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c.json"
+    folder = str(tiny_pipeline_configs_only)
+    argv = ["compare", folder, folder, "--memory", "--height", "64", "--width", "64", "--json", "-o", str(out)]
+    assert main(argv) == 0
+    data = json.loads(out.read_text())
+    assert [c["model"] for c in data["compute"]] == ["tiny-flux-configs"] * 2
+    assert all(set(c) == {"model", "memory"} for c in data["compute"])  # no flops without --flops
+    parameters = data["reports"][0]["parameters"]
+    bf16 = next(a for a in data["compute"][0]["memory"]["advice"] if a["format"] == "bf16")
+    assert bf16["weight_bytes"] == 2 * parameters  # every parameter at 2 bytes
