@@ -200,7 +200,7 @@ def _print_report(
         notes.append(f"layer-type rules from {taxonomy.source} come first")
     for note in notes:
         console.print(f"{t('note')}: {note_text(note, options.lang)}", style="dim", highlight=False, markup=False)
-    if not (args.views or args.layers or args.flops or args.memory):
+    if not (args.views or args.layers or args.flops or args.memory or args.html):
         hint = "--views (layer types), --layers (every layer), --flops, --memory, --html FILE, --json"
         console.print(f"{t('more')}: {hint}", style="dim", highlight=False, markup=False)
 
