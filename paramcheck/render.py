@@ -49,6 +49,7 @@ __all__ = [
     "count_text",
     "listing_grid",
     "listing_table",
+    "load_grid",
     "load_table",
     "mb",
     "note_text",
@@ -640,31 +641,38 @@ def views_compare_table(
 # --- loads ------------------------------------------------------------------------------------------------------------
 
 
-def load_table(model: str, expected: ModelReport, results: Sequence[LoadResult]) -> Table:
-    """Loaded against configured counts, and predicted against measured memory, per component."""
+def load_grid(
+    model: str, expected: ModelReport, results: Sequence[LoadResult], options: RenderOptions | None = None
+) -> Grid:
+    """Loaded against configured counts, and predicted against measured memory (decimal MB), per component. Narrow:
+    the loaded count only (compact), and the CUDA column only where CUDA was used."""
+    o = options or RenderOptions()
     first = results[0] if results else None
     where = f"{first.mode} on {first.device_map or first.device} in {first.dtype}" if first else ""
-    table = Table(title=f"{model} — {where}", title_justify="left")
-    for column in ("component", "parameters (config)", "parameters (loaded)", "match"):
-        if column in {"component", "match"}:
-            table.add_column(column, overflow="fold")
-        else:
-            table.add_column(column, justify="right", no_wrap=True)
-    for column in ("predicted MB", "tensors MB", "CUDA allocated MB", "host RSS +MB", "seconds"):
-        table.add_column(column, justify="right", no_wrap=True)
+    cuda = any(r.cuda for r in results)
+    counts = (
+        [("parameters (loaded)", True)] if o.narrow else [("parameters (config)", True), ("parameters (loaded)", True)]
+    )
+    columns = [("component", False), *counts, ("match", False), ("predicted MB", True), ("tensors MB", True)]
+    if cuda or not o.narrow:
+        columns.append(("CUDA allocated MB", True))
+    columns += [("host RSS +MB", True), ("seconds", True)]
+    rows = []
     for r in results:
         config = expected.component(r.component)
         configured = config.parameters if config is not None else 0
         same = configured == r.counts.parameters and not r.mismatches
-        table.add_row(
-            r.component,
-            f"{configured:,}",
-            f"{r.counts.parameters:,}",
-            "yes" if same else "[red]NO[/red]",
-            mb(r.predicted_bytes),
-            mb(r.tensor_bytes),
-            mb(r.cuda_allocated) if r.cuda else "-",
-            mb(r.host_rss_growth),
-            f"{r.seconds:.2f}",
-        )
-    return table
+        row = [r.component]
+        if not o.narrow:
+            row.append(f"{configured:,}")
+        row += [count_text(r.counts.parameters, narrow=o.narrow), "yes" if same else "NO", mb(r.predicted_bytes)]
+        row.append(mb(r.tensor_bytes))
+        if cuda or not o.narrow:
+            row.append(mb(r.cuda_allocated) if r.cuda else "-")
+        row += [mb(r.host_rss_growth), f"{r.seconds:.2f}"]
+        rows.append(row)
+    return _grid(f"{model} — {where}", columns, rows)
+
+
+def load_table(model: str, expected: ModelReport, results: Sequence[LoadResult]) -> Table:
+    return to_rich(load_grid(model, expected, results))

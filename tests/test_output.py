@@ -88,6 +88,10 @@ def _counts(data: Any) -> Iterator[int]:
 def _assert_readable(out: str, width: int, numbers: list[int]) -> None:
     assert "…" not in out, "a cell was cut"
     assert max(cell_len(line) for line in out.splitlines()) <= width
+    ends = {"┏": "┓", "┃": "┃", "┡": "┩", "│": "│", "├": "┤", "└": "┘"}
+    for line in out.splitlines():  # a table wider than the terminal is cropped: its right border goes missing
+        if line[:1] in ends:
+            assert line.endswith(ends[line[0]]), f"cropped: {line}"
     tokens = set(re.findall(r"[\d,.]+(?: [kMB]\b)?", out))
     for n in numbers:  # whole: exact with separators, or compact with its unit; never a cut prefix
         assert f"{n:,}" in tokens or _compact(n) in tokens, f"{n:,} ({_compact(n)}) not shown whole"

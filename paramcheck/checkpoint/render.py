@@ -70,24 +70,27 @@ def verdict_grid(check: CheckReport, options: RenderOptions | None = None) -> Gr
     o = options or RenderOptions()
     if o.narrow:
         columns = [("component", False), ("layout", False), ("matched", True), ("problems", False)]
+        columns += [("parameters: arch. / ckpt.", True), ("verdict", False)]
     else:
         columns = [("component", False), ("class", False), ("layout", False), ("matched", True)]
         columns += [(kind, True) for kind in ("missing", "unexpected", "shape", "dtype")]
-    columns += [("architecture", True), ("checkpoint", True), ("verdict", False)]
+        columns += [("architecture", True), ("checkpoint", True), ("verdict", False)]
     rows = []
     for c in check.components:
         matched = f"{c.matched:,} / {c.expected_tensors:,}" if c.layout in {Layout.MATCHING, Layout.OTHER} else "-"
         kinds = [("missing", len(c.missing)), ("unexpected", len(c.unexpected))]
         kinds += [("shape", len(c.shapes)), ("dtype", len(c.dtypes))]
+        architecture = count_text(c.architecture_parameters, narrow=o.narrow)
+        architecture = architecture if c.layout is not Layout.UNCHECKED else "-"
+        checkpoint = count_text(c.checkpoint_parameters, narrow=o.narrow)
         if o.narrow:
             problems = ", ".join(f"{n:,} {kind}" for kind, n in kinds if n) or "none"
-            row = [c.name, c.layout, matched, problems]
+            rows.append([c.name, c.layout, matched, problems, f"{architecture} / {checkpoint}", _verdict(c)])
         else:
-            row = [c.name, c.class_name or "-", c.layout, matched, *(f"{n:,}" for _, n in kinds)]
-        architecture = count_text(c.architecture_parameters, narrow=o.narrow)
-        row += [architecture if c.layout is not Layout.UNCHECKED else "-"]
-        row += [count_text(c.checkpoint_parameters, narrow=o.narrow), _verdict(c)]
-        rows.append(row)
+            counts = [f"{n:,}" for _, n in kinds]
+            rows.append(
+                [c.name, c.class_name or "-", c.layout, matched, *counts, architecture, checkpoint, _verdict(c)]
+            )
     return Grid(
         title="checkpoint vs architecture (config built on meta)",
         headers=tuple(h for h, _ in columns),
