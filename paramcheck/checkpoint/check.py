@@ -316,15 +316,17 @@ def _check_by_loader(
     roles = {r.name: r for r in stored.roles if not r.auxiliary}
     ignored = set(verdict.ignored)
     kept = {n: r for n, r in roles.items() if n not in ignored}
-    refused = set(verdict.unexpected) | {k for k, _, _ in verdict.mismatched}
-    loaded = {n: verdict.renamed.get(n, n) for n in kept if verdict.renamed.get(n, n) not in refused}
-    loaded = {n: m for n, m in loaded.items() if n not in refused}
-    common = _common(spec, module, len(kept), len(loaded))
+    unexpected = set(verdict.unexpected)
+    named = {n: verdict.renamed.get(n, n) for n in kept}
+    named = {n: m for n, m in named.items() if m not in unexpected and n not in unexpected}  # names that match
+    mismatched = {k for k, _, _ in verdict.mismatched}
+    loaded = {n: m for n, m in named.items() if m not in mismatched and n not in mismatched}  # and shapes too
+    common = _common(spec, module, len(kept), len(named))
     common["ignored"] = tuple(sorted(ignored))
     common["ignored_elements"] = sum(roles[n].parameters for n in ignored)
     checkpoint_total = sum(r.parameters for r in kept.values())
     notes = (*stored.notes, *_loader_notes(spec, verdict, roles))
-    if len(loaded) < 0.5 * min(common["expected_tensors"], len(kept)):
+    if len(named) < 0.5 * min(common["expected_tensors"], len(kept)):
         return ComponentCheck(
             **common, layout=Layout.OTHER, checkpoint_parameters=checkpoint_total, notes=(*notes, OTHER_LAYOUT)
         )
