@@ -112,7 +112,7 @@ LOADS = [
     ),
     LoadCase("components-dotdot", lambda p, r: [str(p), "--components", "../vae", "--device", "cpu"], error("../vae")),
     LoadCase(
-        "components-comma-only", lambda p, r: [str(p), "--components", ",", "--device", "cpu"], error("--components")
+        "components-comma-only", lambda p, r: [str(p), "--components", ",", "--device", "cpu"], error("component")
     ),
     LoadCase(
         "components-duplicate",
