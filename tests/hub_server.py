@@ -14,7 +14,8 @@ can prove what was (not) downloaded. Paths in ``interrupt`` are cut off after ha
 A hostile hub, for tests/hostile (every behaviour off by default): a repo may answer the API with any ``api_sha``
 (a path, a non-hex string) and resolve ``any_revision`` to main, or answer with a raw ``api_body``; ``delays``
 hold answers back, ``drip`` sends bodies one byte at a time, ``status`` answers a forced HTTP status, and
-``redirect_loop`` sends paths to themselves. Matching is by substring of the decoded request path.
+``redirect_loop`` sends paths to themselves. A fragment matches the decoded request path when its ``*``-separated
+parts appear in it in order (``/org/name/resolve/*/config.json``).
 """
 
 from __future__ import annotations
@@ -90,6 +91,17 @@ class HubState:
             return [s for s in self.log if s.file is not None and s.file.endswith(suffix)]
 
 
+def matches(fragment: str, path: str) -> bool:
+    """Whether the ``*``-separated parts of ``fragment`` appear in ``path`` in order."""
+    position = 0
+    for part in fragment.split("*"):
+        found = path.find(part, position)
+        if found < 0:
+            return False
+        position = found + len(part)
+    return True
+
+
 def git_blob_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
@@ -151,7 +163,7 @@ class HubHandler(BaseHTTPRequestHandler):
         with state.lock:
             state.log.append(served)
         self.end_headers()
-        interval = next((t for f, t in state.drip.items() if f in unquote(self.path)), None)
+        interval = next((t for f, t in state.drip.items() if matches(f, unquote(self.path))), None)
         if interval is not None and payload:
             for i in range(len(payload)):  # one byte at a time: no read ever waits long, the whole never ends
                 if state.stop.wait(interval):
@@ -193,13 +205,13 @@ class HubHandler(BaseHTTPRequestHandler):
         path = unquote(raw)
         state = self.server.state
         for fragment, seconds in state.delays.items():
-            if fragment in path and state.stop.wait(seconds):
+            if matches(fragment, path) and state.stop.wait(seconds):
                 return
-        forced = next((code for fragment, code in state.status.items() if fragment in path), None)
+        forced = next((code for fragment, code in state.status.items() if matches(fragment, path)), None)
         if forced is not None:
             self._error(forced, None, f"forced HTTP {forced}")
             return
-        if any(fragment in path for fragment in state.redirect_loop):
+        if any(matches(fragment, path) for fragment in state.redirect_loop):
             self._send(302, b"", {"Location": self.path})
             return
         if match := API.match(raw):

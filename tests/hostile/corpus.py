@@ -119,23 +119,27 @@ def drop_file_capabilities() -> None:
         libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP
 
 
-def _point_huggingface_hub(home: Path) -> None:
-    """huggingface_hub reads its environment into ``constants`` at import (done in the parent): read it again."""
+def _point_huggingface_hub() -> None:
+    """huggingface_hub reads its environment into ``constants`` at import (done in the parent): read it again.
+
+    Every path constant under the parent's HF_HOME moves under the case's; the endpoint constants follow HF_ENDPOINT.
+    """
     from huggingface_hub import constants
 
     env = os.environ
     endpoint = env.get("HF_ENDPOINT", CLOSED_ENDPOINT).rstrip("/")
     env["HF_ENDPOINT"] = endpoint
-    hf_home = env.setdefault("HF_HOME", str(home))
+    old_home, hf_home = str(constants.HF_HOME), env["HF_HOME"]
+    for name in dir(constants):
+        value = getattr(constants, name)
+        if name.isupper() and isinstance(value, str) and value.startswith(old_home):
+            setattr(constants, name, hf_home + value[len(old_home) :])
     cache = env.setdefault("HF_HUB_CACHE", str(Path(hf_home) / "hub"))
+    constants.HF_HUB_CACHE = constants.HUGGINGFACE_HUB_CACHE = cache
     constants.ENDPOINT = endpoint
+    constants.HUGGINGFACE_CO_URL_HOME = endpoint + "/"
     constants.HUGGINGFACE_CO_URL_TEMPLATE = endpoint + "/{repo_id}/resolve/{revision}/{filename}"
-    constants.HF_HOME = hf_home
-    constants.HF_HUB_CACHE = cache
-    constants.HUGGINGFACE_HUB_CACHE = cache
     constants.HF_HUB_OFFLINE = env.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
-    constants.HF_TOKEN_PATH = str(Path(hf_home) / "token")
-    constants.HF_STORED_TOKENS_PATH = str(Path(hf_home) / "stored_tokens")
     for name in ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT"):
         if name in env:
             setattr(constants, name, int(env[name]))
@@ -196,12 +200,16 @@ def _child(
             io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", line_buffering=True
         )
         sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr
+        for key in [k for k in os.environ if k.startswith(("HF_", "HUGGING", "TRANSFORMERS_OFFLINE"))]:
+            del os.environ[key]  # the outer environment's cache, token and endpoint never reach a case
+        os.environ["HF_HOME"] = str(cwd / ".hf-home")
+        os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
         for key, value in env.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        _point_huggingface_hub(cwd / ".hf-home" if "HF_HOME" not in env else Path(str(env["HF_HOME"])))
+        _point_huggingface_hub()
         _fresh_process_state(argv0, argv)
         sys.path[:0] = list(sys_path)
         for prefix in drop_modules:
