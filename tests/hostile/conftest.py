@@ -21,6 +21,7 @@ def warm(tiny_pipeline_configs_only: Path, tiny_pipeline: Path) -> None:
     """
     import accelerate  # noqa: F401
     import huggingface_hub.hf_api  # noqa: F401
+    import hypothesis  # noqa: F401 - its pytest plugin imports it at session end, assertion-rewritten: ~5 s
     import safetensors.torch  # noqa: F401
     import syrupy  # noqa: F401
     from diffusers import AutoencoderKL, FluxTransformer2DModel, SD3Transformer2DModel  # noqa: F401

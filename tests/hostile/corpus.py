@@ -185,6 +185,9 @@ def _child(
 ) -> None:
     code = 1
     try:
+        import gc
+
+        gc.freeze()  # what the parent built is never collected here: pytest's gc.collect() stays cheap
         os.setpgid(0, 0)
         limit = _virtual_bytes() + memory
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -200,8 +203,8 @@ def _child(
             io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", line_buffering=True
         )
         sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr
-        for key in [k for k in os.environ if k.startswith(("HF_", "HUGGING", "TRANSFORMERS_OFFLINE"))]:
-            del os.environ[key]  # the outer environment's cache, token and endpoint never reach a case
+        for key in [k for k in os.environ if k.startswith(("HF_", "HUGGING", "TRANSFORMERS_OFFLINE", "PYTEST_"))]:
+            del os.environ[key]  # the outer cache, token, endpoint and pytest-xdist worker never reach a case
         os.environ["HF_HOME"] = str(cwd / ".hf-home")
         os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
         for key, value in env.items():
@@ -239,7 +242,57 @@ def _child(
         os._exit(code)
 
 
-def run_forked(
+@dataclass
+class Launched:
+    """A forked case still running: ``wait()`` enforces its deadline and returns its ``Outcome``."""
+
+    pid: int
+    argv: tuple[str, ...]
+    scratch: tempfile.TemporaryDirectory[str]
+    files: tuple[str, str]
+    baseline: int
+    start: float
+    deadline: float
+
+    def wait(self) -> Outcome:
+        returncode: int | None = None
+        signum: int | None = None
+        while True:
+            done, status, usage = os.wait4(self.pid, os.WNOHANG)
+            if done:
+                if os.WIFSIGNALED(status):
+                    signum = os.WTERMSIG(status)
+                    returncode = -signum
+                else:
+                    returncode = os.WEXITSTATUS(status)
+                break
+            if time.monotonic() - self.start > self.deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
+                _, _, usage = os.wait4(self.pid, 0)
+                break
+            time.sleep(0.01)
+        seconds = time.monotonic() - self.start
+        with contextlib.suppress(ProcessLookupError):  # nothing the case started may outlive it
+            os.killpg(self.pid, signal.SIGKILL)
+        stdout = Path(self.files[0]).read_bytes().decode("utf-8", "backslashreplace")
+        stderr = Path(self.files[1]).read_bytes().decode("utf-8", "backslashreplace")
+        self.scratch.cleanup()
+        return Outcome(
+            argv=self.argv,
+            returncode=returncode,
+            stdout=stdout,
+            stderr=stderr,
+            seconds=seconds,
+            deadline=self.deadline,
+            growth=max(0, usage.ru_maxrss * 1024 - self.baseline),
+            signal=signum,
+        )
+
+
+def launch_forked(
     entry: Callable[[list[str]], Any],
     argv: Sequence[str],
     *,
@@ -251,68 +304,37 @@ def run_forked(
     sys_path: Sequence[str] = (),
     drop_modules: Sequence[str] = (),
     argv0: str = "paramcheck",
-) -> Outcome:
+) -> Launched:
+    """Start ``entry(argv)`` in a forked child; several may run at once (``wait()`` on each)."""
+    args = [str(a) for a in argv]
+    scratch = tempfile.TemporaryDirectory(prefix="hostile-run-")
+    files = (str(Path(scratch.name) / "stdout"), str(Path(scratch.name) / "stderr"))
+    for name in files:
+        Path(name).touch()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    baseline = _resident_bytes()
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child never returns
+        _child(
+            entry,
+            args,
+            cwd=cwd,
+            env=dict(env or {}),
+            files=files,
+            memory=memory,
+            drop_dac=drop_dac,
+            sys_path=sys_path,
+            drop_modules=drop_modules,
+            argv0=argv0,
+        )
+    return Launched(pid, tuple(args), scratch, files, baseline, start, deadline)
+
+
+def run_forked(entry: Callable[[list[str]], Any], argv: Sequence[str], **kwargs: Any) -> Outcome:
     """``entry(argv)`` in a forked child, bounded in time and address space, as a fresh process would run it."""
-    argv = [str(a) for a in argv]
-    with tempfile.TemporaryDirectory(prefix="hostile-run-") as scratch:
-        files = (str(Path(scratch) / "stdout"), str(Path(scratch) / "stderr"))
-        for name in files:
-            Path(name).touch()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        baseline = _resident_bytes()
-        start = time.monotonic()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child never returns
-            _child(
-                entry,
-                argv,
-                cwd=cwd,
-                env=dict(env or {}),
-                files=files,
-                memory=memory,
-                drop_dac=drop_dac,
-                sys_path=sys_path,
-                drop_modules=drop_modules,
-                argv0=argv0,
-            )
-        returncode: int | None = None
-        signum: int | None = None
-        maxrss = 0
-        while True:
-            done, status, usage = os.wait4(pid, os.WNOHANG)
-            if done:
-                maxrss = usage.ru_maxrss * 1024
-                if os.WIFSIGNALED(status):
-                    signum = os.WTERMSIG(status)
-                    returncode = -signum
-                else:
-                    returncode = os.WEXITSTATUS(status)
-                break
-            if time.monotonic() - start > deadline:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                _, _, usage = os.wait4(pid, 0)
-                maxrss = usage.ru_maxrss * 1024
-                break
-            time.sleep(0.01)
-        seconds = time.monotonic() - start
-        with contextlib.suppress(ProcessLookupError):  # nothing the case started may outlive it
-            os.killpg(pid, signal.SIGKILL)
-        stdout = Path(files[0]).read_bytes().decode("utf-8", "backslashreplace")
-        stderr = Path(files[1]).read_bytes().decode("utf-8", "backslashreplace")
-    return Outcome(
-        argv=tuple(argv),
-        returncode=returncode,
-        stdout=stdout,
-        stderr=stderr,
-        seconds=seconds,
-        deadline=deadline,
-        growth=max(0, maxrss - baseline),
-        signal=signum,
-    )
+    return launch_forked(entry, argv, **kwargs).wait()
 
 
 def _main(argv: list[str]) -> int:
@@ -332,22 +354,28 @@ def _pytest_main(args: list[str]) -> int:
     return int(pytest.main(args))
 
 
-def pytest_run(args: Sequence[str], *, cwd: Path, deadline: float = 90.0, **kwargs: Any) -> Outcome:
-    """``python -m pytest ARGS`` in a project folder (``pytest.main`` in a bounded forked child).
+PYTEST_DROP = ("conftest", "audits", "test_snapshots", "test_invariants", "test_weights", "test_checkpoint")
+
+
+def pytest_launch(args: Sequence[str], *, cwd: Path, deadline: float = 90.0, **kwargs: Any) -> Launched:
+    """Start ``python -m pytest ARGS`` in a project folder (``pytest.main`` in a bounded forked child).
 
     conftest and audit modules of the outer session are dropped from ``sys.modules`` in the child so the project's
     own are imported, as in a fresh interpreter.
     """
-    drop = ("conftest", "audits", "test_snapshots", "test_invariants", "test_weights", "test_checkpoint")
-    return run_forked(
+    return launch_forked(
         _pytest_main,
         ["-p", "no:cacheprovider", *args],
         cwd=cwd,
         deadline=deadline,
-        drop_modules=drop,
+        drop_modules=PYTEST_DROP,
         argv0="pytest",
         **kwargs,
     )
+
+
+def pytest_run(args: Sequence[str], *, cwd: Path, **kwargs: Any) -> Outcome:
+    return pytest_launch(args, cwd=cwd, **kwargs).wait()
 
 
 def _limits(memory: int, drop_dac: bool) -> Callable[[], None]:
