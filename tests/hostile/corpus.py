@@ -539,7 +539,17 @@ def _error_line_problems(outcome: Outcome, expect: Expect) -> list[str]:
     return found
 
 
+FRAME = re.compile(r'File "[^"]*/(paramcheck/[\w/]+\.py)", line (\d+), in (\w+)')
+
+
+def paramcheck_frame(text: str) -> str:
+    """The innermost paramcheck frame of the last traceback in ``text`` (``paramcheck/x.py:12 func``), or ``""``."""
+    frames = FRAME.findall(text.rpartition("Traceback (most recent call last)")[2])
+    return f"{frames[-1][0]}:{frames[-1][1]} {frames[-1][2]}" if frames else ""
+
+
 def log_case(outcome: Outcome, found: Sequence[str], **extra: Any) -> None:
+    """One JSON line per verified case in ``$PARAMCHECK_HOSTILE_LOG`` (``python -m tests.hostile.summary`` reads it)."""
     path = os.environ.get(LOG_ENV)
     if not path:
         return
@@ -553,6 +563,7 @@ def log_case(outcome: Outcome, found: Sequence[str], **extra: Any) -> None:
         "stderr": outcome.stderr_lines[-1][:300] if outcome.stderr_lines else "",
         "stderr_lines": len(outcome.stderr_lines),
         "problems": list(found),
+        "where": paramcheck_frame(outcome.stderr + "\n" + outcome.stdout),
         **extra,
     }
     with open(path, "a", encoding="utf-8") as f:
