@@ -460,6 +460,7 @@ class Expect:
     usage: bool = False
     quiet: bool = True
     klass: str = "silent"  # the class an unexpected exit 0 belongs to: silent or security
+    avoid_class: str = "security"  # the class of a forbidden text: leaked bytes (security) or a misleading word
 
 
 def error(*names: str, **kwargs: Any) -> Expect:
@@ -494,7 +495,7 @@ def problems(outcome: Outcome, expect: Expect) -> list[str]:
         found.append(f"[memory] killed by signal {outcome.signal}")
     for token in expect.avoid:
         if token in both:
-            found.append(f"[security] output contains {token!r}")
+            found.append(f"[{expect.avoid_class}] output contains {token!r}")
     if outcome.timed_out or outcome.returncode is None:
         return found
     code = outcome.returncode

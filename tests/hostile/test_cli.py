@@ -253,7 +253,7 @@ ARGS = [
     ArgCase(
         "symlink-loop-is-a-path-not-a-hub-id",
         lambda p, r: ["report", "cli/loop1"],
-        error("loop1", avoid=("unreachable", "offline", "hub:")),
+        error("loop1", avoid=("unreachable", "offline", "hub:"), avoid_class="message"),
         _loop,
     ),
     ArgCase("missing-relative-folder", lambda p, r: ["report", "nosuch/model"], error("nosuch/model")),

@@ -95,7 +95,7 @@ LOADS = [
             "--device",
             "cpu",
         ],
-        error("GB", avoid=("from its config",)),
+        error("GB", avoid=("from its config",), avoid_class="message"),
         extra={"memory": 1 << 30},
     ),
     # options that load nothing, or everything, without saying so (fuzz 10)

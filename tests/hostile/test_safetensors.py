@@ -442,6 +442,7 @@ AGAINST = [
 def test_against(case: AgainstCase, weighted: Path, root: Path) -> None:
     lone = root / "lone.safetensors"
     shutil.copy(weighted / "vae" / WEIGHTS, lone)
+    against = case.against(weighted, root)
     tree = watch(root)
-    outcome = cli(["check", str(lone), "--against", case.against(weighted, root)], cwd=root / "work")
+    outcome = cli(["check", str(lone), "--against", against], cwd=root / "work")
     assert_contract(outcome, case.expect, extra=tree.changes())
