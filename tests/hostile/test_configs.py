@@ -528,3 +528,21 @@ def test_config_integer(model: str, key: str, value: Value, root: Path) -> None:
     expect = _expected(model, key, value, config)
     outcome = cli(["report", str(root / "model"), "--json"], cwd=root / "work")
     assert_contract(outcome, expect)
+
+
+def test_auto_map_never_runs_code_next_to_the_config(root: Path) -> None:
+    """No path from ``auto_map``/``trust_remote_code`` to the folder's own modeling code (held up in the fuzz)."""
+    marker = root / "remote-code-ran"
+    folder = root / "model"
+    (folder / "modeling_evil.py").parent.mkdir(parents=True)
+    (folder / "modeling_evil.py").write_text(f"open({str(marker)!r}, 'w').write('x')\n")
+    config = {
+        **T5,
+        "architectures": ["EvilModel"],
+        "auto_map": {"AutoConfig": "modeling_evil.EvilConfig", "AutoModel": "modeling_evil.EvilModel"},
+        "trust_remote_code": True,
+    }
+    write_json(folder / "config.json", config)
+    outcome = cli(["report", str(folder)], cwd=root / "work")
+    extra = ["[security] modeling_evil.py ran"] if marker.exists() else []
+    assert_contract(outcome, error("EvilModel"), extra=extra)

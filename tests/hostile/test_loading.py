@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +57,20 @@ def _truncate_vae(p: Path, r: Path) -> None:
 def _pickle_only(p: Path, r: Path) -> None:
     (p / "vae" / "diffusion_pytorch_model.safetensors").unlink()
     (p / "vae" / "diffusion_pytorch_model.bin").write_bytes(evil_pickle(r / "pickle-ran"))
+
+
+def _huge_unexpected_tensor(p: Path, r: Path) -> None:
+    """The VAE's weights plus a 1.5 GB U8 tensor it does not have, written as a sparse file (no disk used)."""
+    path = p / "vae" / "diffusion_pytorch_model.safetensors"
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header, data = json.loads(raw[8 : 8 + n]), raw[8 + n :]
+    size = 1_500_000_000
+    header["unexpected.huge"] = {"dtype": "U8", "shape": [size], "data_offsets": [len(data), len(data) + size]}
+    text = json.dumps(header).encode()
+    with path.open("wb") as f:
+        f.write(len(text).to_bytes(8, "little") + text + data)
+        f.truncate(8 + len(text) + len(data) + size)
 
 
 def _two_layers_per_block(p: Path, r: Path) -> None:
@@ -150,6 +165,13 @@ LOADS = [
         lambda p, r: [str(p), "--components", "vae", "--device", "cpu"],
         Expect(codes=(1,), quiet=False),
         _two_layers_per_block,
+    ),
+    # held up in the fuzz: a 1.5 GB tensor the architecture does not have is never read into memory
+    LoadCase(
+        "weights-with-a-1.5GB-unexpected-tensor",
+        lambda p, r: [str(p), "--components", "vae", "--device", "cpu"],
+        Expect(codes=(1,), quiet=False),
+        _huge_unexpected_tensor,
     ),
     # fuzz 10: transformers' "Loading weights" progress bars on a stderr that is no terminal
     LoadCase(

@@ -315,6 +315,12 @@ CASES = [
         lambda p, m: _vae_entry(m, ["diffusers", "NoSuchModel"]),
     ),
     PluginCase(
+        "update-stopped-by-x-after-a-failing-build",
+        _audits("--snapshot-update", "-x"),
+        Want(kinds=("fail",), names=("vae",)),
+        lambda p, m: _vae_entry(m, ["diffusers", "NoSuchModel"]),
+    ),
+    PluginCase(
         "conflict-markers-and-partial-update",
         _audits("-k", "transformer", "--snapshot-update"),
         Want(kinds=("usage", "fail"), names=("tiny.json",), keep=False, same=True),

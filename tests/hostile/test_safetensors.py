@@ -334,6 +334,11 @@ FOLDERS = [
         ),
         error(INDEX),
     ),
+    FolderCase(
+        "index-lacks-a-tensor-a-shard-holds",
+        _index_text(lambda i: json.dumps({**i, "weight_map": dict(sorted(i["weight_map"].items())[1:])})),
+        error(INDEX),
+    ),
     FolderCase("index-weight_map-list", _index_text(lambda i: json.dumps({**i, "weight_map": []})), error(INDEX)),
     FolderCase("index-not-utf8", _index_text(lambda i: b"\xff\xfe" + json.dumps(i).encode()), error(INDEX)),
     FolderCase(
