@@ -311,6 +311,13 @@ class HubHandler(BaseHTTPRequestHandler):
 class HubServer(ThreadingHTTPServer):
     daemon_threads = True
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hangs up (a killed case, a timeout) is not the server's error: stay quiet about it."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
     def __init__(self, state: HubState, cdn: str | None = None, host: str = "127.0.0.1") -> None:
         super().__init__((host, 0), HubHandler)
         self.state = state
