@@ -220,7 +220,8 @@ def _components(repo: str, sha: str, listing: _Listing, where: str) -> tuple[str
         raise SourceError(f"{where}: holds neither {MODEL_INDEX} nor {CONFIG}; is it a diffusers or transformers repo?")
     index = _read_json(repo, sha, MODEL_INDEX, where)
     specs: list[ComponentSpec] = []
-    for name, library, class_name in index_entries(index, _location(repo, sha, MODEL_INDEX)):
+    location = _location(repo, sha, MODEL_INDEX)
+    for name, library, class_name in index_entries(index, location, lambda n: f"{n}/{CONFIG}" in files):
         filename = f"{name}/{CONFIG}"
         config = _read_json(repo, sha, filename, where) if class_name is not None and filename in files else None
         specs.append(
