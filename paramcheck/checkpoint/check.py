@@ -300,7 +300,20 @@ def _against_spec(against: str, name: str) -> ComponentSpec:
 def check_checkpoint(path: str | Path, *, against: str | None = None, views: bool = False) -> CheckReport:
     """Header counts of ``path`` and each component's verdict against the architecture its config (or
     ``against``: ``MODEL[:COMPONENT]``) describes. ``hub:ORG/NAME[@REV]`` reads the headers from the hub.
-    ``views``: the taxonomy's layer-type tables of each fully stored component."""
+    ``views``: the taxonomy's layer-type tables of each fully stored component.
+
+    Example (a tiny VAE saved by diffusers; only the safetensors header is read):
+
+        >>> import tempfile
+        >>> from diffusers import AutoencoderKL
+        >>> from paramcheck.checkpoint.check import check_checkpoint
+        >>> vae = AutoencoderKL(block_out_channels=(4,), norm_num_groups=1, latent_channels=1)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     vae.save_pretrained(folder)
+        ...     check = check_checkpoint(folder)
+        >>> check.ok, check.components[0].checkpoint_parameters == sum(p.numel() for p in vae.parameters())
+        (True, True)
+    """
     if str(path).startswith("hub:"):
         if against is not None:
             raise ConfigError(f"{path}: --against is for lone files; a hub repository brings its own configs")

@@ -5,14 +5,11 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
+from ..render import mb
 from .check import CheckReport, ComponentCheck, Layout
 from .summary import CheckpointReport
 
 __all__ = ["issue_lines", "stored_table", "verdict_line", "verdict_table"]
-
-
-def _mb(nbytes: int) -> str:
-    return f"{nbytes / 1e6:,.2f}"
 
 
 def stored_table(report: CheckpointReport) -> Table:
@@ -30,7 +27,7 @@ def stored_table(report: CheckpointReport) -> Table:
     for c in report.components:
         for i, row in enumerate(c.dtypes):
             name = c.name if i == 0 else ""
-            table.add_row(name, row.dtype, f"{row.tensors:,}", f"{row.elements:,}", _mb(row.bytes), "")
+            table.add_row(name, row.dtype, f"{row.tensors:,}", f"{row.elements:,}", mb(row.bytes), "")
         label = "total" + (f" ({c.quantization})" if c.quantization else "")
         aux = f", {c.auxiliary_tensors:,} auxiliary" if c.auxiliary_tensors else ""
         table.add_row(
@@ -38,7 +35,7 @@ def stored_table(report: CheckpointReport) -> Table:
             label,
             f"{c.tensors:,}{aux}",
             f"{c.elements:,}",
-            _mb(c.bytes),
+            mb(c.bytes),
             f"{c.parameters:,}",
             style="bold",
             end_section=True,
