@@ -46,10 +46,13 @@ def _lexists(text: str) -> bool:
     """Whether a path (or a link, even one that leads nowhere) is there; a name the system refuses (too long, NUL)
     is a one-line error naming it."""
     try:
-        return os.path.lexists(Path(text).expanduser())
+        os.lstat(Path(text).expanduser())  # os.path.lexists would answer False for a name too long
+    except (FileNotFoundError, NotADirectoryError):
+        return False
     except (OSError, ValueError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise SourceError(f"{_shown(text)[:200]}: not a usable path ({reason}); check the path") from None
+    return True
 
 
 def resolve(spec: str | Path, revision: str | None = None) -> ModelSource:

@@ -152,11 +152,7 @@ def validated(
     entries = list(entries)
     limit = max_tensors()
     if len(entries) > limit:
-        raise fail(
-            file,
-            f"{len(entries):,} tensors in one header exceeds the limit of {limit:,}; raise it with "
-            f"{MAX_TENSORS_VARIABLE}={limit * 10} if the file is genuine",
-        )
+        raise fail(file, _too_many(len(entries)))
     tensors = sorted((_tensor(file, *entry) for entry in entries), key=lambda t: (t.begin, t.end))
     position = 0
     previous: TensorInfo | None = None
@@ -191,6 +187,14 @@ def max_tensors() -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise CheckpointError(f"{MAX_TENSORS_VARIABLE}={raw!r}: not a positive integer; set it to e.g. {MAX_TENSORS}")
     return int(raw)
+
+
+def _too_many(count: int) -> str:
+    limit = max_tensors()
+    return (
+        f"{count:,} tensors in one header exceeds the limit of {limit:,}; raise it with "
+        f"{MAX_TENSORS_VARIABLE}={limit * 10} if the file is genuine"
+    )
 
 
 def hub_header(file: str, parsed: SafetensorsFileMetadata, file_bytes: int | None) -> Header:
@@ -247,6 +251,9 @@ def read_header(path: str | Path) -> Header:
     """The validated header of one local safetensors file, from its first ``8 + N`` bytes and its size."""
     path = Path(path)
     raw, size = _read_prefix(path)
+    entries_at_least = raw.count(b'"data_offsets"')  # every entry names it: a count before the (slower) parse
+    if entries_at_least > max_tensors():
+        raise fail(path, _too_many(entries_at_least))
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:

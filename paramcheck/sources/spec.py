@@ -116,7 +116,7 @@ def check_component_name(name: str, location: str) -> str:
     """``name`` when it names a folder inside the model (a component's config is ``<model>/<name>/config.json``)."""
     if not _plain(name):
         raise ConfigError(
-            f"{location}: component name {_short(name)} is not a folder inside the model (no '/', '\\', '..' or "
+            f"{location}: component name {_short(name, 300)} is not a folder inside the model (no '/', '\\', '..' or "
             "control characters); fix model_index.json"
         )
     return name
