@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from ..errors import CheckpointError, ConfigError, ParamcheckError, SourceError, first_line
@@ -473,7 +474,13 @@ def _translated(where: str, what: str) -> Iterator[None]:
     try:
         with _deadline(seconds):
             yield
-    except _Deadline:
+    except _Deadline as e:
+        status = _retried_status(e.__traceback__)
+        if status is not None:  # huggingface_hub was backing off from a 5xx when the deadline came
+            raise SourceError(
+                f"{where}: the hub answered HTTP {status} (a server error) for {what}, still after retrying for "
+                f"{seconds:g} s; retry later"
+            ) from None
         raise SourceError(_timed_out(where, what, seconds)) from None
     except (SourceError, ConfigError):
         raise
@@ -482,6 +489,22 @@ def _translated(where: str, what: str) -> Iterator[None]:
         if message is None:
             raise
         raise SourceError(message) from e
+
+
+def _retried_status(trace: TracebackType | None) -> int | None:
+    """The HTTP status of the failed answer huggingface_hub was retrying when the deadline came, if any: its backoff
+    loop holds that answer in a local variable (``response``) or in the error it caught (``head_call_error``)."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    status = None
+    while trace is not None:
+        for value in trace.tb_frame.f_locals.values():
+            response = value.response if isinstance(value, HfHubHTTPError) else value
+            code = getattr(response, "status_code", None)
+            if isinstance(code, int) and code >= 500:
+                status = code
+        trace = trace.tb_next
+    return status
 
 
 def _timed_out(where: str, what: str, seconds: float) -> str:
