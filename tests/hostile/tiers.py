@@ -118,6 +118,7 @@ BY_CAUSE: dict[str, tuple[str, ...]] = {
     "M": (
         "test_plugin.py::test_plugin[model-id-newline]",
         "test_plugin.py::test_plugin[update-keeps-the-file-mode]",
+        "test_plugin.py::test_plugin[snapshots-folder-read-only-update]",
         "test_plugin.py::test_plugin[snapshot-empty]",
         "test_plugin.py::test_plugin[ini-snapshot-dir-outside-rootdir]",
         "test_plugin.py::test_plugin[conflict-markers-and-full-update]",
