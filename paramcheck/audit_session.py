@@ -8,7 +8,9 @@ plugin loads in every pytest run of a project that installs paramcheck and must 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+import re
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +44,7 @@ __all__ = [
     "AuditPlan",
     "ModelCache",
     "case_of",
+    "check_writable",
     "metadata",
     "parse_device",
     "parse_dtype",
@@ -49,6 +52,8 @@ __all__ = [
     "parse_models",
     "plan_of",
     "refuse_update_with_node_ids",
+    "snapshot_paths",
+    "snapshot_root",
 ]
 
 CASE_FIXTURE = "paramcheck_case"  # every component with a config, of every selected model
@@ -81,10 +86,19 @@ def parse_dtype(text: str) -> str:
     return name
 
 
+# a model id names its snapshot file (<snapshot dir>/<audit module>/<id>.json): one plain file name
+MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+
+
 def parse_model(text: str) -> tuple[str, str]:
     model, sep, source = text.partition("=")
     if not sep or not model or not source:
         raise pytest.UsageError(f"--model {text!r}: expected ID=SOURCE; e.g. --model flux.1-dev=./FLUX.1-dev-new")
+    if not MODEL_ID.fullmatch(model) or ".." in model:
+        raise pytest.UsageError(
+            f"--model {text!r}: the id {model!r} names the model's snapshot file, so it must be a plain name "
+            "(letters, digits, '._+-'; no '/', '..' or spaces); e.g. --model flux.1-dev=./FLUX.1-dev-new"
+        )
     return model, source
 
 
@@ -206,9 +220,10 @@ def refuse_update_with_node_ids(config: pytest.Config) -> None:
     """``--snapshot-update a.py::test`` rewrites each model's file with only that test's entries: refuse it."""
     if not getattr(config.option, "update_snapshots", False):
         return
-    for arg in config.args:
-        path, sep, _ = arg.partition("::")
-        if not sep:
+    deselected = [("--deselect ", arg) for arg in getattr(config.option, "deselect", None) or ()]
+    for option, arg in [("", arg) for arg in config.args] + deselected:
+        path, sep, rest = arg.partition("::")
+        if not sep or (option and "[" not in rest):  # a whole function deselected: syrupy keeps its entries
             continue
         module = Path(config.invocation_params.dir, path)
         try:
@@ -217,9 +232,52 @@ def refuse_update_with_node_ids(config: pytest.Config) -> None:
             continue
         if uses_snapshots:
             raise pytest.UsageError(
-                f"--snapshot-update with node id {arg!r} would drop the other audits' entries from each model's "
-                f"snapshot file; select with -k instead (e.g. -k 'flux and transformer')"
+                f"--snapshot-update with {option}node id {arg!r} would drop the other audits' entries from each "
+                f"model's snapshot file; select with -k instead (e.g. -k 'flux and transformer')"
             )
+
+
+def snapshot_root(config: pytest.Config) -> Path:
+    """``<rootdir>/<paramcheck_snapshot_dir>``, refused when the ini value leads outside the rootdir."""
+    root = Path(config.rootpath)
+    value = str(config.getini(SNAPSHOT_DIR_INI))
+    folder = root / value
+    if not folder.resolve().is_relative_to(root.resolve()):
+        raise pytest.UsageError(
+            f"{SNAPSHOT_DIR_INI} = {value!r}: leads outside the rootdir {root}; snapshots live under the rootdir "
+            "(e.g. snapshots)"
+        )
+    return folder
+
+
+def snapshot_paths(config: pytest.Config, items: Sequence[pytest.Item]) -> set[Path]:
+    """The snapshot files the selected audits read and write (where ``ParamcheckSnapshotExtension`` puts them)."""
+    root = snapshot_root(config)
+    paths: set[Path] = set()
+    for item in items:
+        case = case_of(item)
+        if case is not None and SNAPSHOT_FIXTURE in getattr(item, "fixturenames", ()):
+            paths.add(root / Path(str(item.path)).stem / f"{case.model}.json")
+    return paths
+
+
+def check_writable(paths: Iterable[Path]) -> None:
+    """On ``--snapshot-update``: the folders the snapshot files go to can be written (else one line, before any
+    audit runs, instead of an error at the end of the session)."""
+    for folder in sorted({p.parent for p in paths}):
+        _check_writable(folder)
+
+
+def _check_writable(folder: Path) -> None:
+    existing = next((f for f in (folder, *folder.parents) if f.exists()), folder)
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise pytest.UsageError(
+            f"{existing}: cannot write snapshots there ({e.strerror}); make the folder writable, or run without "
+            "--snapshot-update"
+        ) from None
 
 
 def plan_of(config: pytest.Config) -> AuditPlan:

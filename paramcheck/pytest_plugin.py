@@ -29,6 +29,7 @@ from .audit_session import (
     WEIGHTS_FIXTURE,
     AuditCase,
     ModelCache,
+    check_writable,
     metadata,
     parse_device,
     parse_dtype,
@@ -36,6 +37,8 @@ from .audit_session import (
     parse_models,
     plan_of,
     refuse_update_with_node_ids,
+    snapshot_paths,
+    snapshot_root,
 )
 from .devices import META_NOTE
 
@@ -89,6 +92,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """
     config.addinivalue_line("markers", "xdist_group(name): run these tests on one pytest-xdist worker (loadgroup)")
     refuse_update_with_node_ids(config)
+    snapshot_root(config)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XDistHooks(), "paramcheck-xdist")
     plan_of(config).validate()
@@ -145,6 +149,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    paths = snapshot_paths(config, items)
+    if paths:  # before any audit runs: an update must never start a broken file again from nothing
+        from .snapshot import snapshot_file_problem
+
+        for path in sorted(paths):
+            problem = snapshot_file_problem(path)
+            if problem is not None:
+                raise pytest.UsageError(problem)
+        if getattr(config.option, "update_snapshots", False):
+            check_writable(paths)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import types
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -33,9 +34,11 @@ __all__ = [
     "PARTS",
     "SNAPSHOT_DIR_INI",
     "ParamcheckSnapshotExtension",
+    "SnapshotFileError",
     "diff_entries",
     "flatten",
     "snapshot_entry",
+    "snapshot_file_problem",
 ]
 
 TIE_AND_BUFFER_KEYS = ("persistent_buffers", "non_persistent_buffers", "tied_parameters", "tied")
@@ -149,18 +152,48 @@ def _canonical(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)
 
 
+class SnapshotFileError(ValueError):
+    """A snapshot file that is not a JSON object of entries (a merge conflict, a truncated write): never rewritten."""
+
+
+def snapshot_file_problem(path: Path) -> str | None:
+    """What is wrong with the snapshot file at ``path`` (one line naming it), ``None`` when it is fine or absent."""
+    try:
+        _read_entries(path)
+    except SnapshotFileError as e:
+        return str(e)
+    return None
+
+
 def _read_entries(path: Path) -> dict[str, Any] | None:
-    """The entries of one snapshot file; ``None`` when it is missing or not a JSON object."""
+    """The entries of one snapshot file; ``None`` when it is missing; ``SnapshotFileError`` (one line naming the file
+    and line) when it cannot be read or is not a JSON object: an update must not start again from nothing."""
+    fix = "resolve the conflict or restore the file (git checkout), then run again"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+    except FileNotFoundError:
         return None
-    return data if isinstance(data, dict) else None
+    except json.JSONDecodeError as e:
+        raise SnapshotFileError(f"{path}: not a valid snapshot file ({e.msg} at line {e.lineno}); {fix}") from e
+    except UnicodeDecodeError as e:
+        raise SnapshotFileError(f"{path}: not a valid snapshot file (not UTF-8 at byte {e.start}); {fix}") from e
+    except (ValueError, RecursionError) as e:  # a 5000-digit integer, 100k-deep nesting
+        raise SnapshotFileError(f"{path}: not a valid snapshot file ({type(e).__name__}); {fix}") from e
+    except OSError as e:
+        raise SnapshotFileError(f"{path}: cannot read the snapshot file ({e.strerror}); check its permissions") from e
+    if not isinstance(data, dict):
+        raise SnapshotFileError(
+            f"{path}: not a valid snapshot file (a JSON {type(data).__name__}, not an object); {fix}"
+        )
+    return data
 
 
 @functools.lru_cache(maxsize=64)
 def _entries_of_version(location: str, session_id: str, version: tuple[int, int, int]) -> Mapping[str, Any] | None:
-    entries = _read_entries(Path(location))
+    try:
+        entries = _read_entries(Path(location))
+    except SnapshotFileError:
+        return None
     return types.MappingProxyType(entries) if entries is not None else None
 
 
@@ -176,9 +209,24 @@ def _write_atomically(path: Path, entries: Mapping[str, Any]) -> None:
     write_atomic(path, _canonical(dict(entries)) + "\n")
 
 
-def _locked(path: Path) -> Any:
-    """syrupy's cross-process lock when it is on (pytest-xdist), so workers merge rather than clobber."""
-    return exclusive_file_lock(path) if snapshot_file_lock_enabled() else contextlib.nullcontext()
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold the snapshot folder's lock while a file is read, merged and replaced, so that two pytest sessions (two
+    ``-k`` updates at once) merge rather than clobber: an advisory ``flock`` on the folder itself (no lock file left
+    behind), and syrupy's cross-process lock too when it is on (pytest-xdist)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        try:
+            import fcntl
+        except ImportError:  # Windows: syrupy's lock file
+            stack.enter_context(exclusive_file_lock(path))
+        else:
+            folder = os.open(path.parent, os.O_RDONLY)
+            stack.callback(os.close, folder)
+            fcntl.flock(folder, fcntl.LOCK_EX)
+            if snapshot_file_lock_enabled():
+                stack.enter_context(exclusive_file_lock(path))
+        yield
 
 
 def _model_of(test_location: PyTestLocation) -> str:
@@ -239,7 +287,11 @@ class ParamcheckSnapshotExtension(AbstractSyrupyExtension):  # type: ignore[misc
 
     def read_snapshot_collection(self, *, snapshot_location: str) -> SnapshotCollection:
         collection = SnapshotCollection(location=snapshot_location)
-        for name, value in (_read_entries(Path(snapshot_location)) or {}).items():
+        try:
+            entries = _read_entries(Path(snapshot_location)) or {}
+        except SnapshotFileError:  # refused before the audits ran (pytest_collection_modifyitems); nothing to list
+            entries = {}
+        for name, value in entries.items():
             collection.add(Snapshot(name=name, data=_canonical(value)))
         return collection
 
@@ -260,7 +312,7 @@ class ParamcheckSnapshotExtension(AbstractSyrupyExtension):  # type: ignore[misc
     ) -> None:
         path = Path(snapshot_collection.location)
         with _locked(path):
-            entries = _read_entries(path) or {}
+            entries = _read_entries(path) or {}  # a file that cannot be read raises: never rewritten from nothing
             for snapshot in snapshot_collection:
                 entries[snapshot.name] = json.loads(str(snapshot.data))
             _write_atomically(path, entries)

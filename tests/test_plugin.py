@@ -268,6 +268,13 @@ def test_device_meta_skips_loading(suite: pytest.Pytester, versions: dict[str, P
             ("--snapshot-update", "audits/test_snapshots.py::test_counts"),
             "ERROR: --snapshot-update with node id 'audits/test_snapshots.py::test_counts' would drop*",
         ),
+        (
+            ("--snapshot-update", "--deselect", "audits/test_snapshots.py::test_counts[tiny-vae]"),
+            "ERROR: --snapshot-update with --deselect node id 'audits/test_snapshots.py::test_counts[[]tiny-vae[]]'*",
+        ),
+        (("--model", "../escaped=."), "ERROR: --model '../escaped=.': the id '../escaped' names the model's snapshot*"),
+        (("--model", "a/b=."), "ERROR: --model 'a/b=.': the id 'a/b' names the model's snapshot file*"),
+        (("-o", "paramcheck_snapshot_dir=../outside"), "ERROR: paramcheck_snapshot_dir = '../outside': leads outside*"),
     ],
 )
 def test_bad_options_are_one_line_usage_errors(suite: pytest.Pytester, args: tuple[str, ...], message: str) -> None:
@@ -331,3 +338,67 @@ def test_snapshot_file_read_once_per_session(tmp_path: Path, monkeypatch: pytest
     assert read("a", "s2") == {"vae": {"parameters": 3}}  # a rewritten file is read again
     assert read("b", "s2") is None
     assert len(reads) == 3
+
+
+def test_broken_snapshot_file_is_a_usage_error_and_never_rewritten(
+    suite: pytest.Pytester, tiny_pipeline_configs_only: Path
+) -> None:
+    # a merge left conflict markers; a partial update must neither rebuild the file from its own entries nor run
+    path = suite.path / "snapshots" / "test_snapshots" / "tiny.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    broken = '{\n<<<<<<< HEAD\n  "a": 1\n=======\n  "a": 2\n>>>>>>> other\n}\n'
+    path.write_text(broken)
+    model = f"tiny={tiny_pipeline_configs_only}"
+    result = _run(suite, "--model", model, "-k", "transformer", "--snapshot-update", "-p", "no:xdist")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {path}: not a valid snapshot file (*at line 2); resolve the conflict*"])
+    assert path.read_text() == broken
+
+
+def test_snapshot_write_keeps_the_file_mode_and_holds_a_lock(tmp_path: Path) -> None:
+    import fcntl
+    import os
+    import threading
+
+    from syrupy.data import Snapshot, SnapshotCollection
+
+    from paramcheck import snapshot
+
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps({"old": {"vae": {"parameters": 1}}}))
+    path.chmod(0o644)
+    collection = SnapshotCollection(location=str(path))
+    collection.add(Snapshot(name="new", data=json.dumps({"vae": {"parameters": 2}})))
+    # another writer holds the folder's lock: the write waits for it, then merges (both entries kept)
+    folder = os.open(tmp_path, os.O_RDONLY)
+    fcntl.flock(folder, fcntl.LOCK_EX)
+    writer = threading.Thread(
+        target=lambda: snapshot.ParamcheckSnapshotExtension.write_snapshot_collection(snapshot_collection=collection)
+    )
+    writer.start()
+    writer.join(0.5)
+    assert writer.is_alive()  # blocked on the lock
+    path.write_text(json.dumps({"old": {"vae": {"parameters": 1}}, "other": {"vae": {"parameters": 3}}}))
+    fcntl.flock(folder, fcntl.LOCK_UN)
+    os.close(folder)
+    writer.join(10)
+    assert json.loads(path.read_text()) == {
+        "new": {"vae": {"parameters": 2}},
+        "old": {"vae": {"parameters": 1}},
+        "other": {"vae": {"parameters": 3}},
+    }
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_unreadable_snapshot_file_is_never_rewritten(tmp_path: Path) -> None:
+    from syrupy.data import Snapshot, SnapshotCollection
+
+    from paramcheck import snapshot
+
+    path = tmp_path / "tiny.json"
+    path.write_text("[1, 2]")
+    collection = SnapshotCollection(location=str(path))
+    collection.add(Snapshot(name="new", data="{}"))
+    with pytest.raises(snapshot.SnapshotFileError, match=r"tiny\.json: not a valid snapshot file \(a JSON list"):
+        snapshot.ParamcheckSnapshotExtension.write_snapshot_collection(snapshot_collection=collection)
+    assert path.read_text() == "[1, 2]"
