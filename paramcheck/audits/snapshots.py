@@ -1,6 +1,6 @@
-"""Each component's counts, layer-type tables, ties and buffers against snapshots/test_snapshots/<model>.json.
+"""Each component's counts, layer-type tables, ties and buffers against ``snapshots/<test module>/<model>.json``.
 
-All snapshot audits live in this one module so that each model has one snapshot file.
+The three audits are collected by one test module (the one that imports them), so each model has one snapshot file.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from syrupy.assertion import SnapshotAssertion
 from paramcheck.audit_session import AuditCase
 from paramcheck.results import ComponentCounts
 from paramcheck.snapshot import snapshot_entry
+
+__all__ = ["test_counts", "test_layer_types", "test_ties_and_buffers"]
 
 
 def test_counts(

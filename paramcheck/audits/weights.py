@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from paramcheck.audit_session import AuditCase, Checked, ModelCache
 
-from paramcheck.audit_session import AuditCase, ModelCache
+__all__ = ["test_loaded_counts_equal_config_counts"]
 
 
 def test_loaded_counts_equal_config_counts(
-    paramcheck_weights_case: AuditCase, paramcheck_models: ModelCache, paramcheck_checked: dict[str, Any]
+    paramcheck_weights_case: AuditCase, paramcheck_models: ModelCache, paramcheck_checked: Checked
 ) -> None:
     config = paramcheck_models.counts(paramcheck_weights_case)
     result = paramcheck_models.load_result(paramcheck_weights_case)
     loaded = result.counts
-    paramcheck_checked.update(
-        parameters=config.parameters,
-        loaded_parameters=loaded.parameters,
-        persistent_buffers=config.persistent_buffers,
-        loaded_persistent_buffers=loaded.persistent_buffers,
-    )
+    for key in ("parameters", "persistent_buffers", "non_persistent_buffers"):
+        paramcheck_checked.compare(key, expected=getattr(config, key), received=getattr(loaded, key))
     assert result.mismatches == (), f"{paramcheck_weights_case.id}: " + "; ".join(result.mismatches[:10])
     assert loaded.parameters == config.parameters
     assert loaded.persistent_buffers == config.persistent_buffers
