@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from ..errors import ParamcheckError
 from .check import check_command_parser
 from .compare import compare_command_parser
+from .init import init_command_parser
 from .list import list_command_parser
 from .load import load_command_parser
 from .plot import plot_command_parser
@@ -33,6 +34,7 @@ COMMANDS = (
     compare_command_parser,
     load_command_parser,
     check_command_parser,
+    init_command_parser,
 )
 
 
