@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..dtypes import DTYPE_NAMES
 from ..envelope import envelope
@@ -51,7 +51,7 @@ def report_command(args: argparse.Namespace) -> int:
                 picked = select_records(counts.layers, depth=args.depth, pattern=args.filter)
                 component["layers"] = [r.to_dict() for r in picked]
         payload = {"report": data, "views": [v.to_dict() for v in views], "taxonomy": taxonomy.source}
-        write_json(envelope("report", payload, dtype=args.dtype), args.output)
+        write_json(envelope("report", report_body(payload), dtype=args.dtype), args.output)
         return 0
     console = rich_console()
     console.print(component_table(report, dtype=args.dtype))
@@ -74,6 +74,15 @@ def report_command(args: argparse.Namespace) -> int:
     for note in report.notes:
         console.print(f"[dim]note: {note}[/dim]")
     return 0
+
+
+# The keys of ``report --json`` whatever the flags (paramcheck/schemas/cli.schema.json); a part not asked for is null.
+REPORT_KEYS = ("report", "views", "taxonomy", "flops", "latency", "memory")
+
+
+def report_body(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with every key of ``REPORT_KEYS``, in that order (absent ones ``None``), then any others."""
+    return {**dict.fromkeys(REPORT_KEYS), **data}
 
 
 # --- report --flops/--memory/--html -----------------------------------------------------------------------------------
@@ -115,7 +124,8 @@ def _report_compute(args: argparse.Namespace, source: ModelSource) -> int:
         write_html(analysis, Path(args.html))
     if args.json:
         data = analysis.to_dict(flops=args.flops, memory=args.memory)
-        write_json(envelope("report", data, dtype=args.dtype), args.output)
+        data["views"] = [v.to_dict() for v in merge_views(analysis.report.components)]
+        write_json(envelope("report", report_body(data), dtype=args.dtype), args.output)
         return 0
     from ..compute.tables import flops_table, memory_fit_table, memory_weights_table
     from ..render import component_table
