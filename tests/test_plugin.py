@@ -275,7 +275,7 @@ def test_device_meta_skips_loading(suite: pytest.Pytester, versions: dict[str, P
             ("--model", "x=/no/such/folder"),
             "ERROR: --paramcheck-model x=/no/such/folder: /no/such/folder: no such folder;*",
         ),
-        (("--models", "flux.1-dev", "--device", "cuda"), "ERROR: --paramcheck-device cuda: CUDA is not available here*"),
+        (("--models", "flux.1-dev", "--device", "cuda"), "ERROR: --paramcheck-device cuda: CUDA is not available*"),
         (("--components", ","), "ERROR: --paramcheck-components ',': no names; give a comma-separated list*"),
         (
             ("--snapshot-update", "--models", "flux.1-dev", "audits/test_snapshots.py::test_counts"),
