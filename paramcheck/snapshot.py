@@ -23,7 +23,7 @@ from syrupy.utils import exclusive_file_lock, snapshot_file_lock_enabled
 
 from .audit_session import CASE_FIXTURE, SNAPSHOT_DIR_INI
 from .fileio import write_atomic
-from .results import ComponentCounts
+from .results import ComponentCounts, ModelReport
 
 if TYPE_CHECKING:
     from syrupy.location import PyTestLocation
@@ -37,6 +37,7 @@ __all__ = [
     "SnapshotFileError",
     "diff_entries",
     "flatten",
+    "report_entry",
     "snapshot_entry",
     "snapshot_file_problem",
 ]
@@ -87,6 +88,17 @@ def snapshot_entry(counts: ComponentCounts, part: str) -> dict[str, Any]:
     data = counts.to_dict()
     data.pop("layers", None)
     return {data.pop("name"): PARTS[part](data)}
+
+
+def report_entry(report: ModelReport) -> dict[str, Any]:
+    """A whole model as one snapshot value, ``{component: {...every part...}}``: what ``paramcheck_report`` gives."""
+    entry: dict[str, Any] = {}
+    for counts in report.components:
+        merged: dict[str, Any] = {}
+        for part in PARTS:
+            merged.update(snapshot_entry(counts, part)[counts.name])
+        entry[counts.name] = merged
+    return entry
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -230,21 +242,17 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _model_of(test_location: PyTestLocation) -> str:
-    """The model an audit belongs to: its case's model, or, for the items pytest-xdist's controller rebuilds from
-    worker reports (no callspec), the id ``<model>-<component>`` split at its last ``-`` (component names have none).
-    """
-    callspec = getattr(test_location.item, "callspec", None)
+    """The file an audit writes to: its case's model; a hand-written test (no case) writes to a file named after the
+    test function. For the items pytest-xdist's controller rebuilds from worker reports (no callspec) the model is
+    the id ``<model>-<component>`` split at its last ``-`` (component names have none)."""
+    item = test_location.item
+    callspec = getattr(item, "callspec", None)
+    name = str(getattr(item, "name", ""))
     if callspec is not None:
         model = getattr(callspec.params.get(CASE_FIXTURE), "model", None)
-    else:
-        name = str(getattr(test_location.item, "name", ""))
-        case_id = name[name.find("[") + 1 : -1] if name.endswith("]") and "[" in name else ""
-        model = case_id.rpartition("-")[0] or None
-    if not isinstance(model, str):
-        raise ValueError(
-            f"{test_location.nodeid}: the paramcheck snapshot extension needs a test parametrized by {CASE_FIXTURE}"
-        )
-    return model
+        return model if isinstance(model, str) else str(getattr(item, "originalname", name))
+    case_id = name[name.find("[") + 1 : -1] if name.endswith("]") and "[" in name else ""
+    return case_id.rpartition("-")[0] or name.partition("[")[0]
 
 
 class ParamcheckSnapshotExtension(AbstractSyrupyExtension):  # type: ignore[misc]  # syrupy is follow_imports=skip
@@ -266,12 +274,7 @@ class ParamcheckSnapshotExtension(AbstractSyrupyExtension):  # type: ignore[misc
     @classmethod
     def matches_test_location(cls, *, test_location: PyTestLocation, snapshot_location: str) -> bool:
         path = Path(snapshot_location)
-        if path.parent.name != test_location.basename:
-            return False
-        try:
-            return path.stem == _model_of(test_location)
-        except ValueError:
-            return False
+        return path.parent.name == test_location.basename and path.stem == _model_of(test_location)
 
     # serialization and storage
 

@@ -205,6 +205,7 @@ def test_device_cpu_and_json_report(suite: pytest.Pytester, versions: dict[str, 
     result.assert_outcomes(passed=8)
     tests = {t["nodeid"].split("::")[1]: t for t in json.loads((suite.path / "audit.json").read_text())["tests"]}
 
+    report = json.loads((suite.path / "audit.json").read_text())
     loaded = tests["test_loaded_counts_equal_config_counts[tiny-text_encoder_2]"]["metadata"]
     t5 = _count(tiny_modules["text_encoder_2"])
     assert loaded["model"] == "tiny"
@@ -212,15 +213,21 @@ def test_device_cpu_and_json_report(suite: pytest.Pytester, versions: dict[str, 
     assert loaded["source"] == str(v1)
     assert loaded["device"] == "cpu"
     assert loaded["dtype"] == "bf16"
-    assert loaded["checked"]["loaded_parameters"] == t5
-    assert loaded["checked"]["parameters"] == t5
-    assert loaded["versions"]["torch"] == torch.__version__
+    assert loaded["expected"]["parameters"] == t5  # the config's count
+    assert loaded["received"]["parameters"] == t5  # the loaded module's count
+    # the run's facts once, in the environment block: versions, device, that counts are taken on meta
+    environment = report["environment"]
+    assert environment["versions"]["torch"] == torch.__version__
+    assert environment["resolved_device"] == "cpu"
+    assert environment["counted_on"] == "meta"
+    assert "config only" in environment["note"]
 
     counted = tests["test_counts[tiny-vae]"]["metadata"]
-    assert counted["device"] == "meta"  # snapshot audits count the config build on meta, and say so
-    assert "config only" in counted["note"]
-    assert counted["checked"]["parameters"] == _count(tiny_modules["vae"])
-    assert counted["checked"]["stored"] == sum(t.numel() for t in tiny_modules["vae"].state_dict().values())
+    assert counted["device"] == "meta"  # snapshot audits count the config build on meta
+    vae = counted["received"]["vae"]
+    assert vae["parameters"] == _count(tiny_modules["vae"])
+    assert vae["stored"] == sum(t.numel() for t in tiny_modules["vae"].state_dict().values())
+    assert counted["expected"] == counted["received"]  # the stored snapshot entry, recorded by the first run
 
 
 def test_checkpoint_and_load_audits_catch_a_broken_conversion(
@@ -259,21 +266,30 @@ def test_device_meta_skips_loading(suite: pytest.Pytester, versions: dict[str, P
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--device", "tpu"), "ERROR: --device 'tpu': unknown device; use auto, cpu, cuda, cuda:N or meta"),
-        (("--dtype", "int4"), "ERROR: --dtype 'int4': weights load at fp32, fp16, bf16 only; use one of them"),
-        (("--model", "flux.1-dev"), "ERROR: --model 'flux.1-dev': expected ID=SOURCE;*"),
-        (("--models", "flux-dev"), "ERROR: --models: unknown model 'flux-dev'; did you mean 'flux.1-dev'*"),
-        (("--model", "x=/no/such/folder"), "ERROR: --model x=/no/such/folder: /no/such/folder: no such folder;*"),
+        # the short names are aliases of the --paramcheck- options: the message names the long one
+        (("--device", "tpu"), "ERROR: --paramcheck-device 'tpu': unknown device; use auto, cpu, cuda, cuda:N or meta"),
+        (("--paramcheck-dtype", "int4"), "ERROR: --paramcheck-dtype 'int4': weights load at fp32, fp16, bf16 only;*"),
+        (("--model", "flux.1-dev"), "ERROR: --paramcheck-model 'flux.1-dev': expected ID=SOURCE;*"),
+        (("--models", "flux-dev"), "ERROR: --paramcheck-models: unknown model 'flux-dev'; did you mean 'flux.1-dev'*"),
         (
-            ("--snapshot-update", "audits/test_snapshots.py::test_counts"),
+            ("--model", "x=/no/such/folder"),
+            "ERROR: --paramcheck-model x=/no/such/folder: /no/such/folder: no such folder;*",
+        ),
+        (("--models", "flux.1-dev", "--device", "cuda"), "ERROR: --paramcheck-device cuda: CUDA is not available*"),
+        (("--components", ","), "ERROR: --paramcheck-components ',': no names; give a comma-separated list*"),
+        (
+            ("--snapshot-update", "--models", "flux.1-dev", "audits/test_snapshots.py::test_counts"),
             "ERROR: --snapshot-update with node id 'audits/test_snapshots.py::test_counts' would drop*",
         ),
         (
             ("--snapshot-update", "--deselect", "audits/test_snapshots.py::test_counts[tiny-vae]"),
             "ERROR: --snapshot-update with --deselect node id 'audits/test_snapshots.py::test_counts[[]tiny-vae[]]'*",
         ),
-        (("--model", "../escaped=."), "ERROR: --model '../escaped=.': the id '../escaped' names the model's snapshot*"),
-        (("--model", "a/b=."), "ERROR: --model 'a/b=.': the id 'a/b' names the model's snapshot file*"),
+        (
+            ("--model", "../escaped=."),
+            "ERROR: --paramcheck-model '../escaped=.': the id '../escaped' names the model's snapshot*",
+        ),
+        (("--model", "a/b=."), "ERROR: --paramcheck-model 'a/b=.': the id 'a/b' names the model's snapshot file*"),
         (("-o", "paramcheck_snapshot_dir=../outside"), "ERROR: paramcheck_snapshot_dir = '../outside': leads outside*"),
     ],
 )

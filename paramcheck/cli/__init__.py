@@ -22,6 +22,7 @@ from ..errors import ParamcheckError
 from .check import check_command_parser
 from .common import refuse_idle_options
 from .compare import compare_command_parser
+from .init import init_command_parser
 from .list import list_command_parser
 from .load import load_command_parser
 from .plot import plot_command_parser
@@ -37,6 +38,7 @@ COMMANDS = (
     compare_command_parser,
     load_command_parser,
     check_command_parser,
+    init_command_parser,
 )
 
 
