@@ -5,10 +5,19 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from ..cache import cached_report
 from ..envelope import envelope
 from ..listing import merge_views
 from ..sources import resolve
-from .common import add_json_options, add_layer_options, rich_console, taxonomy_of, write_json
+from .common import (
+    add_cache_option,
+    add_json_options,
+    add_layer_options,
+    result_cache,
+    rich_console,
+    taxonomy_of,
+    write_json,
+)
 
 if TYPE_CHECKING:
     from .common import Subparsers
@@ -19,15 +28,16 @@ def compare_command_parser(subparsers: Subparsers) -> None:
     p.add_argument("models", nargs="+", metavar="MODEL", help="two or more models")
     add_json_options(p)
     add_layer_options(p)
+    add_cache_option(p)
     p.set_defaults(func=compare_command)
 
 
 def compare_command(args: argparse.Namespace) -> int:
-    from ..count import audit
     from ..render import RenderOptions, compare_table, views_compare_table
 
     taxonomy = taxonomy_of(args)
-    reports = [audit(resolve(model), taxonomy=taxonomy) for model in args.models]
+    cache = result_cache(args)
+    reports = [cached_report(resolve(model), cache=cache, taxonomy=taxonomy) for model in args.models]
     views = [merge_views(r.components) for r in reports]
     if args.json:
         payload = {

@@ -7,11 +7,22 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..cache import cached_report
 from ..dtypes import DTYPE_NAMES
 from ..envelope import envelope
 from ..listing import fold, merge_views, select, select_records, unfolded
 from ..sources import resolve
-from .common import add_json_options, add_layer_options, dtype_arg, positive, rich_console, taxonomy_of, write_json
+from .common import (
+    add_cache_option,
+    add_json_options,
+    add_layer_options,
+    dtype_arg,
+    positive,
+    result_cache,
+    rich_console,
+    taxonomy_of,
+    write_json,
+)
 
 if TYPE_CHECKING:
     from ..sources import ModelSource
@@ -25,6 +36,7 @@ def report_command_parser(subparsers: Subparsers) -> None:
     p.add_argument("--dtype", type=dtype_arg, default="bf16", help=f"dtype of the MB column ({', '.join(DTYPE_NAMES)})")
     add_json_options(p)
     add_layer_options(p)
+    add_cache_option(p)
     p.add_argument("--layers", action="store_true", help="list the layers, repeated blocks folded")
     p.add_argument("--depth", type=positive, metavar="N", help="with --layers: layers at most N levels deep")
     p.add_argument("--top", type=positive, metavar="N", help="with --layers: the N largest, largest first")
@@ -35,14 +47,13 @@ def report_command_parser(subparsers: Subparsers) -> None:
 
 
 def report_command(args: argparse.Namespace) -> int:
-    from ..count import audit
     from ..render import RenderOptions, component_table, listing_table, views_table
 
     source = resolve(args.model, args.revision)
     if args.flops or args.memory or args.html:
         return _report_compute(args, source)
     taxonomy = taxonomy_of(args)
-    report = audit(source, layers=args.layers, taxonomy=taxonomy)
+    report = cached_report(source, cache=result_cache(args), layers=args.layers, taxonomy=taxonomy)
     views = merge_views(report.components)
     if args.json:
         data = report.to_dict()
@@ -107,6 +118,7 @@ def _report_compute(args: argparse.Namespace, source: ModelSource) -> int:
         flops=args.flops or args.memory or bool(args.html),
         require_flops=args.flops,
         gpu_name=args.gpu,
+        cache=result_cache(args),
         **{name: value for name in WORKLOAD_OPTIONS if (value := getattr(args, name)) is not None},
     )
     if args.html:
