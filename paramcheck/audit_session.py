@@ -103,6 +103,7 @@ class AuditOptions:
     dtype: str = "fp32"
     overrides: tuple[tuple[str, str], ...] = ()
     models: tuple[str, ...] | None = None
+    cache: bool = False
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> AuditOptions:
@@ -111,6 +112,7 @@ class AuditOptions:
             dtype=config.getoption("paramcheck_dtype"),
             overrides=tuple(config.getoption("paramcheck_model")),
             models=config.getoption("paramcheck_models"),
+            cache=bool(config.getoption("paramcheck_cache", False)),
         )
 
     @property
@@ -285,11 +287,20 @@ class ModelCache:
         return self._built[model]
 
     def report(self, model: str) -> ModelReport:
-        """The counts of the one build; counted once."""
+        """The counts of the one build; counted once. With ``--paramcheck-cache``, read from the result cache where
+        it holds them (``paramcheck.cache``: a library upgrade is a miss), and built only where it does not."""
         if model not in self._reports:
-            from .count import count_model
+            if self.options.cache:
+                from .cache import cached_report, open_cache
 
-            self._reports[model] = count_model(self.built(model))
+                try:
+                    self._reports[model] = cached_report(self.source(model), cache=open_cache())
+                except ParamcheckError as e:
+                    pytest.fail(f"{model}: {e}", pytrace=False)
+            else:
+                from .count import count_model
+
+                self._reports[model] = count_model(self.built(model))
         return self._reports[model]
 
     def counts(self, case: AuditCase) -> ComponentCounts:

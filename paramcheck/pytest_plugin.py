@@ -79,6 +79,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="ID,...",
         help="audit only these models (default: every bundled model).",
     )
+    group.addoption(
+        "--paramcheck-cache",
+        dest="paramcheck_cache",
+        action="store_true",
+        help="read counts from paramcheck's result cache where it holds them (fast local runs; a library upgrade "
+        "is a miss). Default: build every model from its configs, the gate's purpose.",
+    )
     parser.addini(SNAPSHOT_DIR_INI, "folder under rootdir that holds the audits' snapshots", default="snapshots")
 
 
