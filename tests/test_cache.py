@@ -14,6 +14,7 @@ import pytest
 
 import paramcheck.build
 from paramcheck import cache as result_cache
+from paramcheck.audit_session import AuditOptions, AuditPlan, ModelCache
 from paramcheck.cache import ResultCache, cached_report, component_key
 from paramcheck.cli import main
 from paramcheck.compute.analysis import analyse
@@ -121,3 +122,15 @@ def test_a_warm_cli_does_not_import_torch(
     warm = subprocess.run([sys.executable, "-c", WARM.format(argvs=argvs)], capture_output=True, text=True, check=False)
     assert warm.returncode == 0, warm.stderr[-2000:]
     assert "transformer" in warm.stdout
+
+
+def test_the_gate_builds_unless_asked_to_use_the_cache(
+    tiny_pipeline_configs_only: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(result_cache.CACHE_ENV, str(tmp_path))
+    overrides = (("tiny", str(tiny_pipeline_configs_only)),)
+    fresh = ModelCache(AuditPlan(AuditOptions(overrides=overrides, cache=True))).report("tiny")  # fills the cache
+    monkeypatch.setattr(paramcheck.build, "build_component", _no_build)
+    assert ModelCache(AuditPlan(AuditOptions(overrides=overrides, cache=True))).report("tiny") == fresh
+    with pytest.raises(AssertionError, match="built a component"):  # the default: build from the configs
+        ModelCache(AuditPlan(AuditOptions(overrides=overrides))).report("tiny")
