@@ -30,6 +30,7 @@ from .devices import META_NOTE
 from .fileio import write_atomic
 from .results import SCHEMA_VERSION, ComponentCounts, ModelReport, Result
 from .sources import ComponentSpec, ModelSource
+from .taxonomy.rules import CATEGORIES, RULES
 
 if TYPE_CHECKING:
     from .build import BuiltModel
@@ -93,7 +94,7 @@ def _hash(payload: Any) -> str:
 
 def _taxonomy_id(taxonomy: Taxonomy | None) -> str | None:
     """The rules themselves (their dataclass repr), not where they came from; ``None`` for the built-in ones."""
-    if taxonomy is None:
+    if taxonomy is None or (taxonomy.categories, taxonomy.rules) == (CATEGORIES, RULES):
         return None
     return repr((taxonomy.categories, taxonomy.rules))
 
