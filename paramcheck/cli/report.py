@@ -55,7 +55,10 @@ def report_command_parser(subparsers: Subparsers) -> None:
 def report_command(args: argparse.Namespace) -> int:
     from ..render import RenderOptions, component_table, listing_table, views_table
 
-    if args.revision is None and Path(args.model).expanduser().exists():
+    path = Path(args.model).expanduser()
+    # A folder is a model unless it is a peft adapter (checkpoint.lora.is_adapter): decided here without importing
+    # checkpoint.files, which imports torch, so that a cached report of a folder stays torch-free.
+    if args.revision is None and (path.is_file() or (path / "adapter_config.json").is_file()):
         from ..checkpoint.files import FileKind, file_kind
 
         kind = file_kind(args.model)
