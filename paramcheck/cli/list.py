@@ -29,11 +29,16 @@ def list_command_parser(subparsers: Subparsers) -> None:
 
 
 def list_command(args: argparse.Namespace) -> int:
+    from ..render import WIDE, compact
+
+    console = rich_console()
+    narrow = console.width < WIDE
     table = Table(title="bundled models", title_justify="left")
     for column in ("id", "family", "hub repository", "components with parameters"):
-        table.add_column(column)
+        if not (narrow and column == "family"):
+            table.add_column(column, overflow="fold", min_width=8)
     if args.totals:
-        table.add_column("parameters", justify="right")
+        table.add_column("parameters", justify="right", no_wrap=True)
     ids = bundled_ids()
     shipped = read_totals() if args.totals and args.cache else None
     cache = result_cache(args)
@@ -41,16 +46,16 @@ def list_command(args: argparse.Namespace) -> int:
         task = bar.add_task("counting", total=len(ids) if args.totals else 0)
         for model_id in ids:
             model = bundled_model(model_id)
-            row = [model.id, model.family, model.hub_repo or "-"]
+            row = [model.id, *([] if narrow else [model.family]), model.hub_repo or "-"]
             if args.totals:
                 totals = shipped.model(model_id) if shipped is not None else None
                 if totals is None:
                     totals = ModelTotals.of(cached_report(resolve(model_id), cache=cache))
-                parts = [f"{name} {parameters / 1e9:.2f}B" for name, parameters in totals.components]
-                row += [", ".join(parts), f"{totals.parameters:,}"]
+                parts = [f"{name} {compact(parameters)}" for name, parameters in totals.components]
+                row += [", ".join(parts), compact(totals.parameters) if narrow else f"{totals.parameters:,}"]
                 bar.advance(task)
             else:
                 row.append(", ".join(c.name for c in resolve(model_id).components if c.config is not None))
             table.add_row(*row)
-    rich_console().print(table)
+    console.print(table)
     return 0

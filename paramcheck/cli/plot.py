@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..cache import cached_report
-from ..plot import write_plot
+from ..plot import IMAGE_FORMATS, write_plot
 from ..sources import resolve
-from .common import add_cache_option, result_cache
+from .common import add_cache_option, check_output, result_cache
 
 if TYPE_CHECKING:
     from .common import Subparsers
@@ -24,6 +24,7 @@ def plot_command_parser(subparsers: Subparsers) -> None:
 
 
 def plot_command(args: argparse.Namespace) -> int:
+    check_output(args.output, "--output", tuple(f".{fmt}" for fmt in IMAGE_FORMATS))  # before any count
     cache = result_cache(args)
     reports = [cached_report(resolve(model), cache=cache) for model in args.models]
     write_plot(reports, Path(args.output))

@@ -10,6 +10,7 @@ from ..cache import ResultCache, cached_report, model_key
 from ..errors import ConfigError
 from ..results import ModelReport, Result, json_field
 from ..sources import ModelSource, resolve
+from ..taxonomy import Taxonomy
 from .flops import FlopReport
 from .latency import LatencyReport, gpu, latency_report
 from .memory import MemoryReport, memory_report
@@ -44,6 +45,8 @@ def analyse(
     flops: bool = True,
     require_flops: bool = True,
     gpu_name: str = "H100 SXM",
+    layers: bool = False,
+    taxonomy: Taxonomy | None = None,
     cache: ResultCache | None = None,
     **overrides: int | bool | str,
 ) -> Analysis:
@@ -51,6 +54,7 @@ def analyse(
 
     ``overrides``: values of the ``Workload`` in place of the pipeline's defaults (``height=768, cfg=False``).
     Without ``require_flops`` a model with no compute defaults still gets memory advice, without activations.
+    ``layers`` and ``taxonomy``: as ``count.count_model`` takes them, for the parameter report.
     ``cache``: counts and FLOPs stored there are read back instead of built and counted (``paramcheck.cache``).
     """
     device = gpu(gpu_name)  # fail on a bad name before building anything
@@ -63,7 +67,7 @@ def analyse(
             if require_flops:
                 raise
     if workload is None:  # memory advice without activations
-        report = cached_report(source, cache=cache)
+        report = cached_report(source, cache=cache, layers=layers, taxonomy=taxonomy)
         return Analysis(report=report, memory=memory_report(report))
     key = model_key("flops", source, workload.to_dict())
     flop_report = cache.get("flops", key, FlopReport) if cache is not None else None
@@ -72,11 +76,11 @@ def analyse(
         from .flops import count_flops
 
         built = build_model(source)
-        report = cached_report(source, cache=cache, built=built)
+        report = cached_report(source, cache=cache, layers=layers, taxonomy=taxonomy, built=built)
         flop_report = count_flops(built, workload)
         if cache is not None:
             cache.put("flops", key, flop_report)
     else:
-        report = cached_report(source, cache=cache)
+        report = cached_report(source, cache=cache, layers=layers, taxonomy=taxonomy)
     latency = latency_report(flop_report, device)
     return Analysis(report=report, memory=memory_report(report, flop_report), flops=flop_report, latency=latency)
