@@ -1,20 +1,20 @@
-"""Parameters, FLOPs, latency estimate and memory advice of one model, from one meta build."""
+"""Parameters, FLOPs, latency estimate and memory advice of one model, from one meta build (or none: with a result
+cache, the counts and FLOPs already stored are read back and torch is not imported)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from ..build import build_model
-from ..count import count_model
+from ..cache import ResultCache, cached_report, model_key
 from ..errors import ConfigError
 from ..results import ModelReport, Result, json_field
 from ..sources import ModelSource, resolve
 from ..taxonomy import Taxonomy
-from .flops import FlopReport, count_flops
+from .flops import FlopReport
 from .latency import LatencyReport, gpu, latency_report
 from .memory import MemoryReport, memory_report
-from .recipes import workload_for
+from .workload import Workload, workload_for
 
 __all__ = ["Analysis", "analyse"]
 
@@ -47,6 +47,7 @@ def analyse(
     gpu_name: str = "H100 SXM",
     layers: bool = False,
     taxonomy: Taxonomy | None = None,
+    cache: ResultCache | None = None,
     **overrides: int | bool | str,
 ) -> Analysis:
     """Resolve, build on meta once, count parameters and (with ``flops``) FLOPs, then derive the rest.
@@ -54,20 +55,32 @@ def analyse(
     ``overrides``: values of the ``Workload`` in place of the pipeline's defaults (``height=768, cfg=False``).
     Without ``require_flops`` a model with no compute defaults still gets memory advice, without activations.
     ``layers`` and ``taxonomy``: as ``count.count_model`` takes them, for the parameter report.
+    ``cache``: counts and FLOPs stored there are read back instead of built and counted (``paramcheck.cache``).
     """
     device = gpu(gpu_name)  # fail on a bad name before building anything
     source = resolve(model) if isinstance(model, str) else model
-    built = build_model(source)
-    report = count_model(built, layers=layers, taxonomy=taxonomy)
-    flop_report = None
-    latency = None
+    workload: Workload | None = None
     if flops:
         try:
             workload = workload_for(source, overrides)
         except ConfigError:
             if require_flops:
                 raise
-            return Analysis(report=report, memory=memory_report(report))  # memory advice without activations
+    if workload is None:  # memory advice without activations
+        report = cached_report(source, cache=cache, layers=layers, taxonomy=taxonomy)
+        return Analysis(report=report, memory=memory_report(report))
+    key = model_key("flops", source, workload.to_dict())
+    flop_report = cache.get("flops", key, FlopReport) if cache is not None else None
+    if flop_report is None:
+        from ..build import build_model
+        from .flops import count_flops
+
+        built = build_model(source)
+        report = cached_report(source, cache=cache, layers=layers, taxonomy=taxonomy, built=built)
         flop_report = count_flops(built, workload)
-        latency = latency_report(flop_report, device)
+        if cache is not None:
+            cache.put("flops", key, flop_report)
+    else:
+        report = cached_report(source, cache=cache, layers=layers, taxonomy=taxonomy)
+    latency = latency_report(flop_report, device)
     return Analysis(report=report, memory=memory_report(report, flop_report), flops=flop_report, latency=latency)

@@ -8,14 +8,16 @@ in ``paramcheck.compute.workload.DEFAULTS``; every value can be overridden.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ..build import BuiltModel
 from ..dtypes import dtype_bytes
 from ..errors import ConfigError, first_line
 from ..results import Result, pairs
-from .probe import CATEGORIES, CATEGORY_RULES, OpCount, op_category, probe_forward
-from .recipes import latent_scales, recipe_for
+from .ops import CATEGORIES, CATEGORY_RULES, OpCount, op_category
 from .workload import Role, Workload
+
+if TYPE_CHECKING:
+    from ..build import BuiltModel
 
 __all__ = [
     "CATEGORY_RULES",
@@ -104,6 +106,10 @@ class FlopReport(Result):
 
 def count_flops(built: BuiltModel, workload: Workload) -> FlopReport:
     """Count every component of a meta build that has a recipe, for ``workload``."""
+    # imported here, not above: the results of this module read back from the cache without torch
+    from .probe import probe_forward
+    from .recipes import latent_scales, recipe_for
+
     float_bytes = int(dtype_bytes(workload.activation_dtype))
     scales = latent_scales(built.source)
     counted: list[ForwardCount] = []
