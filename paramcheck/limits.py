@@ -1,0 +1,58 @@
+"""Documented limits on what paramcheck reads and builds, each raisable by an environment variable.
+
+Files and configs come from other people (hub repositories, model folders from the internet). A limit keeps a
+hostile or broken input from taking unbounded time or memory; it is checked *before* the work it bounds, and the
+error names the limit and how to raise it:
+
+========================= ================================ ===========================================================
+limit                     environment variable             what it bounds (default)
+========================= ================================ ===========================================================
+``MAX_JSON_BYTES``        ``PARAMCHECK_MAX_JSON_BYTES``    size of a JSON file read whole: config.json, model_index.json
+                                                           (16 MiB)
+``MAX_JSON_DEPTH``        ``PARAMCHECK_MAX_JSON_DEPTH``    nesting of arrays and objects in such a file (100)
+``MAX_LAYERS``            ``PARAMCHECK_MAX_LAYERS``        a layer count in a config (``num_layers``, ``depth``, ...)
+                                                           and the length of any list in it (block types, channels per
+                                                           block): what the model classes loop over (1,000)
+========================= ================================ ===========================================================
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+__all__ = ["MAX_JSON_BYTES", "MAX_JSON_DEPTH", "MAX_LAYERS", "Limit"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limit:
+    """A bound with its default and the environment variable that raises it."""
+
+    what: str  # e.g. "layers", for messages: "exceeds the limit of 1,000 layers"
+    variable: str
+    default: int
+
+    def value(self) -> int:
+        """The limit in force: the environment variable when set (a positive integer), else the default."""
+        raw = os.environ.get(self.variable)
+        if raw is None or not raw.strip():
+            return self.default
+        try:
+            value = int(raw.strip().replace("_", ""))
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise ConfigError(f"{self.variable}={raw!r}: not a positive integer; set it to e.g. {self.default}")
+        return value
+
+    def exceeded(self, found: str) -> str:
+        """The end of an error message: ``<found> exceeds the limit of N <what>; raise it with VAR=N``."""
+        limit = self.value()
+        return f"{found} exceeds the limit of {limit:,} {self.what}; raise it with {self.variable}={limit * 10}"
+
+
+MAX_JSON_BYTES = Limit(what="bytes for a JSON file", variable="PARAMCHECK_MAX_JSON_BYTES", default=16 << 20)
+MAX_JSON_DEPTH = Limit(what="levels of nesting", variable="PARAMCHECK_MAX_JSON_DEPTH", default=100)
+MAX_LAYERS = Limit(what="layers or list items", variable="PARAMCHECK_MAX_LAYERS", default=1_000)
