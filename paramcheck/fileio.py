@@ -14,21 +14,21 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, SourceError, first_line
-from .limits import MAX_JSON_BYTES, MAX_JSON_DEPTH, Limit
+from .limits import MAX_FILE_BYTES, MAX_JSON_DEPTH, Limit
 
-__all__ = ["json_depth", "read_json", "write_atomic"]
+__all__ = ["json_depth", "read_json", "read_regular", "write_atomic"]
 
 
-def read_json(path: Path, *, limit: Limit = MAX_JSON_BYTES) -> dict[str, Any]:
+def read_json(path: Path, *, limit: Limit = MAX_FILE_BYTES) -> dict[str, Any]:
     """A JSON object from a regular file, or a one-line error naming the file.
 
     Bounded: a FIFO, device or folder is refused before anything is read (opened non-blocking, checked with
-    ``fstat``), a file over ``limit`` bytes (``PARAMCHECK_MAX_JSON_BYTES``, 16 MiB) before it is read whole, and
+    ``fstat``), a file over ``limit`` bytes (``PARAMCHECK_MAX_FILE_BYTES``, 16 MiB) before it is read whole, and
     nesting deeper than ``PARAMCHECK_MAX_JSON_DEPTH`` (100) after parsing. Bytes that are not UTF-8, integers
     longer than Python converts (4,300 digits) and nesting that exhausts the parser's recursion are
     ``ConfigError`` errors too, never tracebacks.
     """
-    raw = _read_regular(path, limit)
+    raw = read_regular(path, limit=limit)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -53,7 +53,7 @@ def read_json(path: Path, *, limit: Limit = MAX_JSON_BYTES) -> dict[str, Any]:
     return data
 
 
-def _read_regular(path: Path, limit: Limit) -> bytes:
+def read_regular(path: Path, *, limit: Limit = MAX_FILE_BYTES, kind: str = "JSON file") -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes; FIFOs, devices and folders refused unread."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -64,8 +64,8 @@ def _read_regular(path: Path, limit: Limit) -> bytes:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO, device or socket)"
-            raise ConfigError(f"{path}: is {kind}; point at a JSON file")
+            what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO, device or socket)"
+            raise ConfigError(f"{path}: is {what}; point at a {kind}")
         maximum = limit.value()
         if info.st_size > maximum:
             raise ConfigError(f"{path}: {limit.exceeded(f'{info.st_size:,} bytes')}")

@@ -2,18 +2,14 @@
 
 Files and configs come from other people (hub repositories, model folders from the internet). A limit keeps a
 hostile or broken input from taking unbounded time or memory; it is checked *before* the work it bounds, and the
-error names the limit and how to raise it:
+error names the limit and how to raise it.
 
-========================= ================================ ===========================================================
-limit                     environment variable             what it bounds (default)
-========================= ================================ ===========================================================
-``MAX_JSON_BYTES``        ``PARAMCHECK_MAX_JSON_BYTES``    size of a JSON file read whole: config.json, model_index.json
-                                                           (16 MiB)
-``MAX_JSON_DEPTH``        ``PARAMCHECK_MAX_JSON_DEPTH``    nesting of arrays and objects in such a file (100)
-``MAX_LAYERS``            ``PARAMCHECK_MAX_LAYERS``        a layer count in a config (``num_layers``, ``depth``, ...)
-                                                           and the length of any list in it (block types, channels per
-                                                           block): what the model classes loop over (1,000)
-========================= ================================ ===========================================================
+- ``MAX_FILE_BYTES`` (``PARAMCHECK_MAX_FILE_BYTES``, 16 MiB): a small file read whole (config.json,
+  model_index.json, pyproject.toml); refused unread when larger.
+- ``MAX_JSON_DEPTH`` (``PARAMCHECK_MAX_JSON_DEPTH``, 100): nesting of arrays and objects in such a file.
+- ``MAX_LAYERS`` (``PARAMCHECK_MAX_LAYERS``, 1,000): a layer count in a config (``num_layers``, ``depth``,
+  ``layers_per_block``, ...) and the length of any list in it (block types, channels per block): what the model
+  classes loop over while they build.
 """
 
 from __future__ import annotations
@@ -23,7 +19,7 @@ from dataclasses import dataclass
 
 from .errors import ConfigError
 
-__all__ = ["MAX_JSON_BYTES", "MAX_JSON_DEPTH", "MAX_LAYERS", "Limit"]
+__all__ = ["MAX_FILE_BYTES", "MAX_JSON_DEPTH", "MAX_LAYERS", "Limit"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,6 +49,6 @@ class Limit:
         return f"{found} exceeds the limit of {limit:,} {self.what}; raise it with {self.variable}={limit * 10}"
 
 
-MAX_JSON_BYTES = Limit(what="bytes for a JSON file", variable="PARAMCHECK_MAX_JSON_BYTES", default=16 << 20)
+MAX_FILE_BYTES = Limit(what="bytes for a file read whole", variable="PARAMCHECK_MAX_FILE_BYTES", default=16 << 20)
 MAX_JSON_DEPTH = Limit(what="levels of nesting", variable="PARAMCHECK_MAX_JSON_DEPTH", default=100)
 MAX_LAYERS = Limit(what="layers or list items", variable="PARAMCHECK_MAX_LAYERS", default=1_000)
