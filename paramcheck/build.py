@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from .errors import ConfigError, DeviceError, first_line
+from .errors import ConfigError, OutOfMemoryError, first_line, is_memory_error
 from .silence import silenced
 from .sources import ComponentSpec, ModelSource
 from .validate import check_values, null_int_keys, unused_diffusers_keys, unused_transformers_keys
@@ -185,18 +185,11 @@ def _transformers_config(spec: ComponentSpec, config: dict[str, Any]) -> Any:
     return config_class.from_dict(config)
 
 
-def _is_memory_error(error: BaseException) -> bool:
-    text = str(error).lower()
-    return isinstance(error, MemoryError) or any(
-        phrase in text for phrase in ("out of memory", "can't allocate memory", "cannot allocate memory")
-    )
-
-
 def _build_failure(spec: ComponentSpec, declared: type, device: str | torch.device, error: Exception) -> Exception:
     """The one-line error for a build the library refused: a memory error as such, else naming null integers."""
     message = first_line(error)
-    if _is_memory_error(error):
-        return DeviceError(
+    if is_memory_error(error):
+        return OutOfMemoryError(
             f"{_where(spec)}: ran out of memory building {spec.class_name} on {device} ({message}); "
             "use a smaller --dtype or a machine with more memory"
         )

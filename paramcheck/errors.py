@@ -8,10 +8,12 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "DeviceError",
+    "OutOfMemoryError",
     "ParamcheckError",
     "SourceError",
     "UnknownModelError",
     "first_line",
+    "is_memory_error",
     "suggest",
 ]
 
@@ -38,6 +40,19 @@ class CheckpointError(ParamcheckError):
 
 class DeviceError(ParamcheckError):
     """A device that is not available or too small for what was asked."""
+
+
+class OutOfMemoryError(DeviceError):
+    """A build or load that ran out of memory (a process or cgroup limit, or the machine): not the config's fault."""
+
+
+MEMORY_PHRASES = ("out of memory", "can't allocate memory", "cannot allocate memory", "defaultcpuallocator")
+
+
+def is_memory_error(error: BaseException) -> bool:
+    """Whether a library's exception is an allocation failure (``MemoryError``, torch's allocator messages)."""
+    text = str(error).lower()
+    return isinstance(error, MemoryError) or any(phrase in text for phrase in MEMORY_PHRASES)
 
 
 LIST_HINT = "paramcheck list shows the bundled ids; a folder or hub:REPO works too"
