@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from paramcheck.audit_session import AuditCase, ModelCache
+from paramcheck.checkpoint.check import Layout
 from paramcheck.checkpoint.render import issue_lines
 
 
@@ -12,7 +13,7 @@ def test_checkpoint_matches_architecture(
     paramcheck_weights_case: AuditCase, paramcheck_models: ModelCache, paramcheck_checked: dict[str, Any]
 ) -> None:
     check = paramcheck_models.checkpoint(paramcheck_weights_case)
-    verdicts = [c for c in check.components if c.layout != "unchecked"]
+    verdicts = [c for c in check.components if c.layout is not Layout.UNCHECKED]
     paramcheck_checked.update(
         checkpoint_parameters=sum(c.checkpoint_parameters for c in verdicts),
         architecture_parameters=sum(c.architecture_parameters for c in verdicts),

@@ -40,7 +40,7 @@ FLUX_DEV = {
 METHODS = {
     "python startup, no imports": "pass",
     "paramcheck read_header": (
-        "import paramcheck.checkpoint as c\n"
+        "import paramcheck.sources.headers as c\n"
         "h = c.read_header(PATH); print(len(h.tensors), sum(t.elements for t in h.tensors))"
     ),
     "import safetensors.torch only": "import safetensors.torch",

@@ -24,10 +24,11 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from paramcheck.compute.flops import ForwardCount, OpCount  # noqa: E402
+from paramcheck.compute.flops import ForwardCount  # noqa: E402
 from paramcheck.compute.latency import forward_latency, gpu  # noqa: E402
 from paramcheck.compute.probe import probe_forward  # noqa: E402
-from paramcheck.compute.recipes import Shape, recipe_for  # noqa: E402
+from paramcheck.compute.recipes import recipe_for  # noqa: E402
+from paramcheck.compute.workload import ForwardShape as Shape  # noqa: E402
 from tests.tiny import TINY_FLUX_TRANSFORMER  # noqa: E402
 
 DEFAULT_CONFIG = ROOT / "paramcheck" / "bundled" / "flux.1-dev" / "transformer" / "config.json"
@@ -97,16 +98,17 @@ def estimate(config: dict[str, Any], shape: Shape, gpu_name: str) -> dict[str, A
     meta = build(config, "meta", torch.float32)
     recipe = recipe_for("FluxTransformer2DModel")
     assert recipe is not None
-    result = probe_forward(recipe.forward(meta, config, shape), float_bytes=2)
+    run, described = recipe.prepare(meta, config, shape)
+    result = probe_forward(run, float_bytes=2)
     forward = ForwardCount(
         component="transformer",
         class_name="FluxTransformer2DModel",
-        role="denoiser",
-        inputs=recipe.describe(config, shape),
+        role=recipe.role,
+        inputs=described,
         forwards=1,
         flops=result.flops,
         peak_activation_bytes=result.peak_activation_bytes,
-        ops=tuple(OpCount(op=r.op, calls=r.calls, flops=r.flops, bytes=r.bytes) for r in result.ops),
+        ops=result.ops,
     )
     device = gpu(gpu_name)
     latency = forward_latency(forward, device)

@@ -1,6 +1,14 @@
 """paramcheck: exact parameter audits of diffusion and transformer models.
 
 ``import paramcheck`` stays light: torch, diffusers and transformers are imported when a model is built.
+
+Example: ``resolve`` finds a model's components (a bundled id, a folder, or ``hub:ORG/NAME``) without building it;
+``audit`` builds them on PyTorch's meta device and counts them (its docstring has an example).
+
+    >>> import paramcheck
+    >>> source = paramcheck.resolve("flux.1-dev")  # FLUX.1-dev's model_index.json, bundled with paramcheck
+    >>> [c.name for c in source.components if c.config is not None]
+    ['text_encoder', 'text_encoder_2', 'transformer', 'vae']
 """
 
 from __future__ import annotations

@@ -1,23 +1,30 @@
 """The machinery behind the audits: options as given, the plan of cases, and one build per model per process.
 
-``paramcheck.pytest_plugin`` wires these into pytest (hooks and fixtures); nothing here registers anything.
+``paramcheck.pytest_plugin`` wires these into pytest (hooks and fixtures); nothing here registers anything. The
+modules that import torch (build, count, load, checkpoint) are imported inside the methods that first need them: the
+plugin loads in every pytest run of a project that installs paramcheck and must stay light.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .devices import DEVICES, META_NOTE
+from .devices import DEVICES, META_NOTE, resolve_device
 from .devices import parse_device as _parse_device
-from .errors import ParamcheckError
+from .dtypes import LOADABLE_DTYPES, canonical_dtype
+from .envelope import library_versions
+from .errors import ParamcheckError, suggest
+from .sources import resolve
 from .sources.bundled import bundled_ids
 
 if TYPE_CHECKING:
     import torch
+    from _pytest.mark import ParameterSet
 
     from .build import BuiltModel
     from .checkpoint.check import CheckReport
@@ -40,6 +47,8 @@ __all__ = [
     "parse_dtype",
     "parse_model",
     "parse_models",
+    "plan_of",
+    "refuse_update_with_node_ids",
 ]
 
 CASE_FIXTURE = "paramcheck_case"  # every component with a config, of every selected model
@@ -63,15 +72,12 @@ def parse_device(text: str) -> str:
 
 
 def parse_dtype(text: str) -> str:
-    from .dtypes import canonical_dtype
-
-    loadable = ("fp32", "fp16", "bf16")
     try:
         name = canonical_dtype(text)
     except ParamcheckError:
         name = ""
-    if name not in loadable:
-        raise pytest.UsageError(f"--dtype {text!r}: weights load at {', '.join(loadable)} only; use one of them")
+    if name not in LOADABLE_DTYPES:
+        raise pytest.UsageError(f"--dtype {text!r}: weights load at {', '.join(LOADABLE_DTYPES)} only; use one of them")
     return name
 
 
@@ -146,8 +152,6 @@ class AuditPlan:
 
     def source(self, model: str) -> ModelSource:
         if model not in self._sources:
-            from .sources import resolve
-
             location = self.options.override_map.get(model, model)
             source = resolve(location)
             self._sources[model] = dataclasses.replace(source, model=model)
@@ -163,8 +167,63 @@ class AuditPlan:
                 cases.append(AuditCase(model=model, component=spec.name, source=source.info.location))
         return sorted(cases, key=lambda case: case.id)
 
+    def parameters(self, *, weights: bool) -> list[ParameterSet]:
+        """The cases as pytest parameters marked ``xdist_group(model)``; a skipped placeholder when there are none."""
+        try:
+            cases = self.cases(weights=weights)
+        except ParamcheckError as e:
+            raise pytest.UsageError(str(e)) from None
+        params = [pytest.param(case, id=case.id, marks=pytest.mark.xdist_group(case.model)) for case in cases]
+        if not params:
+            reason = "no source has weights: config-only sources are counted on the meta device"
+            params = [pytest.param(None, id="config-only", marks=pytest.mark.skip(reason=reason))]
+        return params
+
+    def validate(self) -> None:
+        """Fail before collection, naming the option at fault: an unknown ``--models`` id, a bad ``--model`` folder."""
+        known = self.options.known()
+        for model in self.options.models or ():
+            if model not in known:
+                raise pytest.UsageError(f"--models: unknown model {model!r}; {suggest(model, known)}")
+        for model, location in self.options.overrides:
+            try:
+                self.source(model)
+            except ParamcheckError as e:
+                raise pytest.UsageError(f"--model {model}={location}: {e}") from None
+
+    def split_selected(self, items: Sequence[pytest.Item]) -> tuple[list[pytest.Item], list[pytest.Item]]:
+        """``items`` as (kept, dropped): audits of models outside ``--models``/``--model`` are dropped."""
+        selected = set(self.options.selected())
+        keep: list[pytest.Item] = []
+        drop: list[pytest.Item] = []
+        for item in items:
+            case = case_of(item)
+            (drop if case is not None and case.model not in selected else keep).append(item)
+        return keep, drop
+
+
+def refuse_update_with_node_ids(config: pytest.Config) -> None:
+    """``--snapshot-update a.py::test`` rewrites each model's file with only that test's entries: refuse it."""
+    if not getattr(config.option, "update_snapshots", False):
+        return
+    for arg in config.args:
+        path, sep, _ = arg.partition("::")
+        if not sep:
+            continue
+        module = Path(config.invocation_params.dir, path)
+        try:
+            uses_snapshots = SNAPSHOT_FIXTURE in module.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        if uses_snapshots:
+            raise pytest.UsageError(
+                f"--snapshot-update with node id {arg!r} would drop the other audits' entries from each model's "
+                f"snapshot file; select with -k instead (e.g. -k 'flux and transformer')"
+            )
+
 
 def plan_of(config: pytest.Config) -> AuditPlan:
+    """The session's plan, made on first use and kept in ``config.stash``."""
     if PLAN_KEY not in config.stash:
         config.stash[PLAN_KEY] = AuditPlan(AuditOptions.from_config(config))
     return config.stash[PLAN_KEY]
@@ -205,8 +264,6 @@ class ModelCache:
     def device(self) -> str:
         """``--device`` resolved on first use; a one-line failure when it is not available."""
         if self._device is None:
-            from .devices import resolve_device
-
             try:
                 self._device = resolve_device(self.options.device)
             except ParamcheckError as e:
@@ -283,11 +340,10 @@ class ModelCache:
 
 
 def metadata(item: pytest.Item) -> Iterator[tuple[str, Any]]:
+    """The common fields of an audit's JSON-report metadata; nothing for a test that is not an audit."""
     case = case_of(item)
     if case is None:
         return
-    from .envelope import library_versions
-
     options = plan_of(item.config).options
     weights = item.callspec.params.get(WEIGHTS_FIXTURE) is case  # type: ignore[attr-defined]
     device = "meta"

@@ -19,7 +19,7 @@ import contextlib
 import importlib
 import importlib.util
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from types import MappingProxyType, ModuleType
 from typing import Any
@@ -329,5 +329,9 @@ def build_model(
         modules[spec.name], keys = _build(spec, device="meta", trusted=trusted, strict=strict)
         if keys:
             unused[spec.name] = keys
-    subset = ModelSource(model=source.model, info=source.info, components=specs, notes=source.notes)
-    return BuiltModel(source=subset, modules=MappingProxyType(modules), device="meta", unused=MappingProxyType(unused))
+    return BuiltModel(
+        source=replace(source, components=specs),
+        modules=MappingProxyType(modules),
+        device="meta",
+        unused=MappingProxyType(unused),
+    )

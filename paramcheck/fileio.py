@@ -61,6 +61,8 @@ def read_regular(path: Path, *, limit: Limit = MAX_FILE_BYTES, kind: str = "JSON
         raise ConfigError(f"{path}: file not found") from None
     except OSError as e:
         raise SourceError(f"{path}: cannot read ({e.strerror}); check the path and its permissions") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not valid JSON (not UTF-8 at byte {e.start}); fix or re-download the file") from e
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):

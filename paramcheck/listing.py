@@ -10,11 +10,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .results import CategoryCount, ComponentCounts, LayerRecord, LayerView
+from .results import CategoryCount, ComponentCounts, LayerRecord, LayerView, View
 
 __all__ = ["LayerRow", "fold", "matches", "merge_views", "select", "select_records", "unfolded"]
-
-VIEW_ORDER = ("leaf", "role", "container")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,9 +139,9 @@ def select_records(
 
 
 def merge_views(components: Iterable[ComponentCounts]) -> tuple[LayerView, ...]:
-    """The whole model's views: each category's parameters and layers summed over the components."""
-    sums: dict[str, dict[str, list[int]]] = {view: {} for view in VIEW_ORDER}
-    order: dict[str, list[str]] = {view: [] for view in VIEW_ORDER}
+    """The whole model's views, in ``View`` order: each category's parameters and layers summed over the components."""
+    sums: dict[str, dict[str, list[int]]] = {view: {} for view in View}
+    order: dict[str, list[str]] = {view: [] for view in View}
     for component in components:
         for layer_view in component.views:
             table = sums.setdefault(layer_view.view, {})

@@ -12,20 +12,19 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ParamcheckError
-from .results import ModelReport
+from .results import ModelReport, View
 
-__all__ = ["FORMATS", "figure_bytes", "layer_type_rows", "write_plot"]
+__all__ = ["IMAGE_FORMATS", "figure_bytes", "layer_type_rows", "write_plot"]
 
-FORMATS = ("png", "svg")
-# Which layer-type view to plot, in order of preference (the taxonomy's views; any other view is used last).
-VIEW_PREFERENCE = ("role", "leaf", "container")  # role: where a DiT's parameters go (nearly all leaves are Linear)
+IMAGE_FORMATS = ("png", "svg")
+# Which layer-type view to plot, in order of preference (any other view is used last). Role first: it shows where a
+# DiT's parameters go, where nearly all leaves are Linear.
+VIEW_PREFERENCE = (View.ROLE, View.LEAF, View.CONTAINER)
 
 
 def layer_type_rows(report: ModelReport) -> tuple[str | None, dict[str, int]]:
     """The model's parameters per category of its preferred view, summed over components; (None, {}) if none."""
-    names: list[str] = []
-    for c in report.components:
-        names += [v.view for v in c.views if v.view not in names]
+    names = list(dict.fromkeys(v.view for c in report.components for v in c.views))
     if not names:
         return None, {}
     view = next((v for v in VIEW_PREFERENCE if v in names), names[0])
@@ -56,9 +55,7 @@ def _figure(reports: Sequence[ModelReport]) -> Any:
     from matplotlib.figure import Figure
 
     labels = [r.model for r in reports]
-    components: list[str] = []
-    for r in reports:
-        components += [c.name for c in r.components if c.parameters and c.name not in components]
+    components = list(dict.fromkeys(c.name for r in reports for c in r.components if c.parameters))
     by_component = {
         name: [(r.component(name).parameters if r.component(name) else 0) for r in reports]  # type: ignore[union-attr]
         for name in components
@@ -68,9 +65,7 @@ def _figure(reports: Sequence[ModelReport]) -> Any:
     left, right = figure.subplots(1, 2)
     _stack(left, labels, by_component, "parameters by component", colormaps["tab10"])
     if any(rows for _, rows in views):
-        categories: list[str] = []
-        for _, rows in views:
-            categories += [c for c in rows if c not in categories]
+        categories = list(dict.fromkeys(c for _, rows in views for c in rows))
         by_category = {c: [rows.get(c, 0) for _, rows in views] for c in categories}
         names = sorted({v for v, _ in views if v})
         _stack(right, labels, by_category, f"parameters by layer type ({', '.join(names)} view)", colormaps["tab20"])
@@ -82,8 +77,8 @@ def _figure(reports: Sequence[ModelReport]) -> Any:
 
 def figure_bytes(reports: Sequence[ModelReport], fmt: str) -> bytes:
     """The plot as PNG or SVG bytes."""
-    if fmt not in FORMATS:
-        raise ParamcheckError(f"plot format {fmt!r}: not supported; use one of {', '.join(FORMATS)}")
+    if fmt not in IMAGE_FORMATS:
+        raise ParamcheckError(f"plot format {fmt!r}: not supported; use one of {', '.join(IMAGE_FORMATS)}")
     buffer = io.BytesIO()
     _figure(reports).savefig(buffer, format=fmt, dpi=120)
     return buffer.getvalue()
@@ -92,7 +87,7 @@ def figure_bytes(reports: Sequence[ModelReport], fmt: str) -> bytes:
 def write_plot(reports: Sequence[ModelReport], path: Path) -> Path:
     """Write the plot of ``reports`` to ``path`` (.png or .svg)."""
     fmt = path.suffix.lower().removeprefix(".")
-    if fmt not in FORMATS:
+    if fmt not in IMAGE_FORMATS:
         raise ParamcheckError(f"{path}: unknown image type {path.suffix or '(none)'!r}; name the file .png or .svg")
     data = figure_bytes(reports, fmt)
     try:

@@ -7,8 +7,11 @@ what lets syrupy 7 relate a file to its tests, so its unused-snapshot report kee
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
-from collections.abc import Iterator, Mapping
+import types
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +39,6 @@ __all__ = [
 ]
 
 TIE_AND_BUFFER_KEYS = ("persistent_buffers", "non_persistent_buffers", "tied_parameters", "tied")
-PARTS = ("counts", "layer_types", "ties_and_buffers")
 ABSENT = "(absent)"
 
 
@@ -53,26 +55,35 @@ def _tied(groups: list[Mapping[str, Any]]) -> dict[str, Any]:
     return {group["names"][0]: {"names": list(group["names"]), "parameters": group["parameters"]} for group in groups}
 
 
-def snapshot_entry(counts: ComponentCounts, part: str) -> dict[str, Any]:
-    """One snapshot entry, ``{component: {...}}``, from ``counts.to_dict()`` less the per-layer listing.
+def _counts(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything the other two parts leave: a field added to ``ComponentCounts`` lands here without a change."""
+    return {key: value for key, value in data.items() if key != "views" and key not in TIE_AND_BUFFER_KEYS}
 
-    ``layer_types`` holds the views, ``ties_and_buffers`` the ties and buffers, ``counts`` everything else, so a
-    field added to ``ComponentCounts.to_dict`` lands in ``counts`` without a change here.
-    """
-    data = counts.to_dict()
-    name = data.pop("name")
-    data.pop("layers", None)
-    views = data.pop("views", [])
-    ties = {key: data.pop(key) for key in TIE_AND_BUFFER_KEYS if key in data}
-    if part == "counts":
-        body = data
-    elif part == "layer_types":
-        body = {"views": _views(views)}
-    elif part == "ties_and_buffers":
-        body = {**ties, "tied": _tied(ties.get("tied", []))}
-    else:
+
+def _layer_types(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {"views": _views(data.get("views", []))}
+
+
+def _ties_and_buffers(data: Mapping[str, Any]) -> dict[str, Any]:
+    ties = {key: data[key] for key in TIE_AND_BUFFER_KEYS if key in data}
+    return {**ties, "tied": _tied(ties.get("tied", []))}
+
+
+# The three snapshot audits, each a part of ``ComponentCounts.to_dict()`` less the name and the per-layer listing.
+PARTS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
+    "counts": _counts,
+    "layer_types": _layer_types,
+    "ties_and_buffers": _ties_and_buffers,
+}
+
+
+def snapshot_entry(counts: ComponentCounts, part: str) -> dict[str, Any]:
+    """One snapshot entry, ``{component: {...}}``: the ``part`` of ``counts`` that one audit checks (see ``PARTS``)."""
+    if part not in PARTS:
         raise ValueError(f"snapshot part {part!r}: unknown; use one of {', '.join(PARTS)}")
-    return {name: body}
+    data = counts.to_dict()
+    data.pop("layers", None)
+    return {data.pop("name"): PARTS[part](data)}
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -147,14 +158,26 @@ def _read_entries(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+@functools.lru_cache(maxsize=64)
+def _entries_of_version(location: str, session_id: str, version: tuple[int, int, int]) -> Mapping[str, Any] | None:
+    entries = _read_entries(Path(location))
+    return types.MappingProxyType(entries) if entries is not None else None
+
+
+def _session_entries(path: Path, session_id: str) -> Mapping[str, Any] | None:
+    """``_read_entries`` once per session and version of the file, however many audits assert against it (syrupy's
+    Amber caches its reads the same way). A rewrite (atomic: a new inode) is a new version. Raises
+    ``FileNotFoundError``."""
+    stat = path.stat()
+    return _entries_of_version(str(path), session_id, (stat.st_ino, stat.st_mtime_ns, stat.st_size))
+
+
 def _write_atomically(path: Path, entries: Mapping[str, Any]) -> None:
     write_atomic(path, _canonical(dict(entries)) + "\n")
 
 
 def _locked(path: Path) -> Any:
     """syrupy's cross-process lock when it is on (pytest-xdist), so workers merge rather than clobber."""
-    import contextlib
-
     return exclusive_file_lock(path) if snapshot_file_lock_enabled() else contextlib.nullcontext()
 
 
@@ -223,12 +246,12 @@ class ParamcheckSnapshotExtension(AbstractSyrupyExtension):  # type: ignore[misc
     def read_snapshot_data_from_location(
         self, *, snapshot_location: str, snapshot_name: str, session_id: str
     ) -> str | None:
-        path = Path(snapshot_location)
-        entries = _read_entries(path)
-        if entries is None:
-            if path.exists():
-                raise TaintedSnapshotError(snapshot_data=None)
+        try:
+            entries = _session_entries(Path(snapshot_location), session_id)
+        except FileNotFoundError:
             return None
+        if entries is None:
+            raise TaintedSnapshotError(snapshot_data=None)
         return _canonical(entries[snapshot_name]) if snapshot_name in entries else None
 
     @classmethod

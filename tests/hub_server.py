@@ -1,7 +1,7 @@
 """A hub-like HTTP server on 127.0.0.1 for the hub tests: the endpoints the unmodified huggingface_hub client calls.
 
-- ``GET /api/models/{repo}[/revision/{rev}]``: repo info (``sha``, ``siblings``), as ``model_info`` and
-  ``resolve_revision`` read it.
+- ``GET /api/models/{repo}[/revision/{rev}][?blobs=true]``: repo info (``sha``, ``siblings``, with ``blobs`` their
+  sizes), as ``model_info`` and ``resolve_revision`` read it.
 - ``HEAD|GET /{repo}/resolve/{rev}/{path}``: ``X-Repo-Commit``, ``ETag`` (git blob sha1), ``Content-Length``,
   ``Accept-Ranges``; safetensors files are LFS files: ``X-Linked-Etag``/``X-Linked-Size`` and a redirect to
   ``/cdn/{sha256}`` on a second server (another origin, like the hub's CDN), as the hub does.
@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 
 @dataclass
@@ -118,6 +118,16 @@ def read_tree(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def _sibling(path: str, data: bytes, blobs: bool) -> dict[str, object]:
+    """A file as the repo info lists it; with ``?blobs=true`` (``files_metadata=True``) its size and LFS details."""
+    if not blobs:
+        return {"rfilename": path}
+    sibling: dict[str, object] = {"rfilename": path, "size": len(data), "blobId": git_blob_sha1(data)}
+    if path.endswith(".safetensors"):
+        sibling["lfs"] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "pointerSize": 134}
+    return sibling
+
+
 API = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)(?:/revision/(?P<rev>[^/]+))?$")
 RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$")  # matched before unquoting
 CDN = re.compile(r"^/cdn/(?P<sha256>[0-9a-f]{64})$")
@@ -201,7 +211,8 @@ class HubHandler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_GET(self) -> None:
-        raw = urlsplit(self.path).path
+        url = urlsplit(self.path)
+        raw = url.path
         path = unquote(raw)
         state = self.server.state
         for fragment, seconds in state.delays.items():
@@ -215,7 +226,7 @@ class HubHandler(BaseHTTPRequestHandler):
             self._send(302, b"", {"Location": self.path})
             return
         if match := API.match(raw):
-            self._api(unquote(match["repo"]), unquote(match["rev"] or "main"))
+            self._api(unquote(match["repo"]), unquote(match["rev"] or "main"), blobs="blobs" in parse_qs(url.query))
         elif match := RESOLVE.match(raw):
             self._resolve(unquote(match["repo"]), unquote(match["rev"]), unquote(match["path"]))
         elif match := CDN.match(path):
@@ -230,7 +241,7 @@ class HubHandler(BaseHTTPRequestHandler):
             return None
         return repo if self._authorized(repo) else None
 
-    def _api(self, name: str, revision: str) -> None:
+    def _api(self, name: str, revision: str, *, blobs: bool = False) -> None:
         repo = self._repo(name)
         if repo is None:
             return
@@ -251,7 +262,7 @@ class HubHandler(BaseHTTPRequestHandler):
             "disabled": False,
             "library_name": "diffusers",
             "tags": [],
-            "siblings": [{"rfilename": p} for p in sorted(repo.commits[sha])],
+            "siblings": [_sibling(p, data, blobs) for p, data in sorted(repo.commits[sha].items())],
         }
         if name + "/api" in self.server.state.interrupt:
             self._send(200, json.dumps(info).encode(), {"Content-Type": "application/json"}, file=None, cut=True)

@@ -21,7 +21,7 @@ from safetensors.torch import save_file
 from paramcheck.checkpoint.check import CheckReport, check_checkpoint
 from paramcheck.checkpoint.summary import read_checkpoint
 from paramcheck.cli import main
-from paramcheck.errors import CheckpointError
+from paramcheck.errors import CheckpointError, ConfigError
 from paramcheck.sources.headers import read_header
 from tests.tiny import TINY_FLUX_TRANSFORMER, save_pipeline
 
@@ -203,6 +203,21 @@ def test_lone_file_against_a_model(tmp_path: Path, tiny_pipeline: Path) -> None:
     assert (c.layout, c.ok, c.class_name) == ("matching", True, "FluxTransformer2DModel")
 
 
+def test_lone_file_against_a_component_without_parameters(
+    tmp_path: Path, tiny_pipeline: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lone = tmp_path / "flux.safetensors"
+    shutil.copy(tiny_pipeline / "transformer" / "diffusion_pytorch_model.safetensors", lone)
+    against = f"{tiny_pipeline}:scheduler"  # FlowMatchEulerDiscreteScheduler: no config.json, no parameters
+    with pytest.raises(ConfigError, match=r"scheduler: FlowMatchEulerDiscreteScheduler has no parameters to compare"):
+        check_checkpoint(lone, against=against)
+    assert main(["check", str(lone), "--against", against]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"paramcheck: error: {against}: ")
+    assert "name a model component (text_encoder, text_encoder_2, transformer, vae)" in err
+    assert err.count("\n") == 1
+
+
 # ------------------------------------------------------------------------------------------------ other key layouts
 
 
@@ -273,7 +288,7 @@ def test_quantized_header_counts_by_hand(tmp_path: Path) -> None:
     assert c.auxiliary_bytes == 8 + 12 + 64 + 40 + 16 + 4 + 12 + 128
     assert c.bytes == 128 + 8 + 75 + 12 + 64 + 40 + 40 + 16 + 16 + 96 + 4 + 12 + 128
     assert c.quantization == "bnb-4bit+bnb-int8+fp8-scaled+gptq+int8"
-    roles = c.infos
+    roles = {role.name: role for role in c.roles}
     assert (roles["d.qweight"].logical, roles["d.qweight"].parameters) == ("d.weight", 192)
 
 
@@ -335,6 +350,13 @@ def malformed(case: str, folder: Path) -> tuple[Path, str]:
         return write_raw(p, GOOD, 4), "'x' runs past the end"
     if case == "trailing-bytes":
         return write_raw(p, GOOD, 12), "4 bytes after the last tensor"
+    if case == "shard-outside-folder":  # the shard exists, but outside the set's folder: never read
+        inner = folder / "set"
+        inner.mkdir()
+        write_raw(folder / "model-00001-of-00001.safetensors", GOOD, 8)
+        index = inner / "model.safetensors.index.json"
+        index.write_text(json.dumps({"weight_map": {"x": "../model-00001-of-00001.safetensors"}}))
+        return index, r"names shard '\.\./model-00001-of-00001\.safetensors', which is not inside the index's folder"
     if case == "missing-shard":
         write_raw(folder / "model-00001-of-00002.safetensors", GOOD, 8)
         index = folder / "model.safetensors.index.json"
@@ -357,6 +379,7 @@ MALFORMED = sorted(
         "past-the-end",
         "trailing-bytes",
         "missing-shard",
+        "shard-outside-folder",
     ]
 )
 
@@ -385,12 +408,10 @@ def test_malformed_file_exits_2_without_traceback(tmp_path: Path) -> None:
 def test_layer_type_views_only_where_every_parameter_is_stored(
     tmp_path: Path, tiny_pipeline: Path, tiny_modules: dict[str, torch.nn.Module]
 ) -> None:
-    from paramcheck.checkpoint.check import taxonomy_views
-
-    check = check_checkpoint(tiny_pipeline, views=taxonomy_views)
+    check = check_checkpoint(tiny_pipeline, views=True)
     for c in check.components:
         parameters = sum(p.numel() for p in tiny_modules[c.name].parameters())  # the saved model's own count
         assert [(v.view, v.parameters) for v in c.views] == [(v, parameters) for v in ("leaf", "role", "container")]
     folder = write_transformer(tmp_path / "t", broken(transformer_state(tiny_modules), "dropped"))
-    (c,) = check_checkpoint(folder, views=taxonomy_views).components
+    (c,) = check_checkpoint(folder, views=True).components
     assert c.views == ()

@@ -67,3 +67,41 @@ def test_bad_dtype_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
 def test_python_dash_m_lists_bundled() -> None:
     result = subprocess.run([sys.executable, "-m", "paramcheck", "list"], capture_output=True, text=True, check=True)
     assert "flux.1-dev" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["load", "x", "--device", "tpu"], "argument --device: unknown device 'tpu'; use one of auto, cpu, cuda"),
+        (["load", "x", "--dtype", "fp7"], "argument --dtype: unknown dtype 'fp7'; use one of fp32, fp16, bf16"),
+        (["report", "flux.1-dev", "--depth", "0"], "argument --depth: '0' is not a positive integer; pass e.g. 2"),
+        (["compare", "flux.1-dev"], "paramcheck: error: compare needs at least two models"),
+        (["plot", "flux.1-dev"], "the following arguments are required: --output/-o"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err.splitlines()[-1]
+    assert "Traceback" not in err
+
+
+def test_json_output_that_cannot_be_written(
+    tiny_pipeline_configs_only: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", str(tiny_pipeline_configs_only), "--json", "-o", "/no/such/folder/r.json"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "paramcheck: error: /no/such/folder/r.json: cannot write the JSON report (No such file or directory); "
+        "choose another --output\n"
+    )
+
+
+def test_cli_import_stays_light() -> None:
+    # --help and usage errors answer at once: the command modules import torch only inside their handlers
+    code = "import sys, paramcheck.cli; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

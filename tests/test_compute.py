@@ -15,13 +15,13 @@ from paramcheck.cli import main
 from paramcheck.compute.analysis import Analysis, analyse
 from paramcheck.compute.flops import FlopReport, ForwardCount, OpCount
 from paramcheck.compute.latency import GPU, LatencyReport, forward_latency, latency_report
-from paramcheck.compute.memory import FORMATS, GIB, ComponentMemory, MemoryReport
+from paramcheck.compute.memory import GIB, WEIGHT_FORMATS, ComponentMemory, MemoryReport
 from paramcheck.compute.probe import probe_forward
 from paramcheck.compute.recipes import DEFAULTS
 from paramcheck.plot import layer_type_rows, write_plot
 from paramcheck.results import CategoryCount, ComponentCounts, LayerView, ModelReport, SourceInfo
 
-FMT = {f.name: f for f in FORMATS}
+FMT = {f.name: f for f in WEIGHT_FORMATS}
 
 
 def _meta(*shape: int) -> torch.Tensor:
@@ -86,11 +86,12 @@ def test_meta_count_equals_a_real_cpu_forward(tiny_modules: dict[str, torch.nn.M
     """
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from paramcheck.compute.recipes import RECIPES, Shape
+    from paramcheck.compute.recipes import RECIPES
+    from paramcheck.compute.workload import ForwardShape
 
     model = tiny_modules["transformer"]
     config = dict(model.config)
-    shape = Shape(height=64, width=64, prompt_length=8, batch=1)
+    shape = ForwardShape(height=64, width=64, prompt_length=8, batch=1)
     meta = type(model).from_config(config).to("meta")
     counted = probe_forward(RECIPES["FluxTransformer2DModel"].forward(meta, config, shape)).flops
     tokens = (64 // 16) ** 2
@@ -147,6 +148,29 @@ def test_defaults_table_matches_the_diffusers_pipelines() -> None:
     assert rows["FluxPipeline"].cfg is False
     assert inspect.signature(Lumina2Pipeline.__call__).parameters["guidance_scale"].default > 1  # CFG on
     assert rows["Lumina2Pipeline"].cfg is True
+
+
+def test_a_call_is_its_defaults_row_with_the_given_values() -> None:
+    from paramcheck.compute.workload import Role
+    from paramcheck.errors import ConfigError
+
+    sd3 = next(r for r in DEFAULTS if r.key == "StableDiffusion3Pipeline")
+    assert (sd3.cfg, sd3.cfg_batched) == (True, True)  # StableDiffusion3Pipeline: torch.cat([latents] * 2)
+    call = sd3.with_values({"steps": 3, "batch": 2})
+    # batched CFG: one transformer forward per step at twice the batch; prompt and negative prompt encoded
+    assert (call.forwards(Role.DENOISER), call.forwards(Role.TEXT_ENCODER), call.forwards(Role.VAE_DECODER)) == (
+        3,
+        2,
+        1,
+    )
+    assert call.forward_shape("transformer", Role.DENOISER, (8, 1)).batch == 4
+    assert call.forward_shape("text_encoder", Role.TEXT_ENCODER, (8, 1)).batch == 2
+    unguided = call.with_values({"cfg": False})
+    assert unguided.cfg_batched is False  # nothing to batch without CFG: one forward per step at the batch
+    assert unguided.forward_shape("transformer", Role.DENOISER, (8, 1)).batch == 2
+    assert (call.height, call.width, call.key) == (1024, 1024, "StableDiffusion3Pipeline")  # the rest: the row's
+    with pytest.raises(ConfigError, match=r"^--prompt-length 0: must be at least 1$"):
+        sd3.with_values({"prompt_length": 0})
 
 
 def test_memory_advice_by_hand() -> None:
@@ -211,7 +235,7 @@ def test_roofline_of_one_matmul_by_hand() -> None:
     # 2·1024·1024 FLOPs; bytes: input 1024 + weight 1024² + output 1024 elements at 2 B (bf16)
     assert forward.flops == 2_097_152
     assert forward.bytes_moved == 2 * (1024 + 1024 * 1024 + 1024)
-    device = GPU(name="toy", bf16_flops=1e12, bandwidth=1e9, memory_gb=1, source="test")
+    device = GPU(name="toy", bf16_flops=1e12, bandwidth=1e9, source="test")
     latency = forward_latency(forward, device)
     assert latency.compute_seconds == pytest.approx(2_097_152 / 1e12)
     assert latency.roofline_seconds == pytest.approx(2 * (1024 + 1024 * 1024 + 1024) / 1e9)  # memory-bound
@@ -222,7 +246,7 @@ def test_results_round_trip(tiny_analysis: Analysis) -> None:
     assert Analysis.from_dict(data) == tiny_analysis
     assert tiny_analysis.flops is not None
     assert FlopReport.from_dict(tiny_analysis.flops.to_dict()) == tiny_analysis.flops
-    latency = latency_report(tiny_analysis.flops, GPU(name="t", bf16_flops=1e12, bandwidth=1e9, memory_gb=1, source=""))
+    latency = latency_report(tiny_analysis.flops, GPU(name="t", bf16_flops=1e12, bandwidth=1e9, source=""))
     assert LatencyReport.from_dict(latency.to_dict()) == latency
 
 

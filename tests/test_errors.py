@@ -97,3 +97,9 @@ def test_unreadable_folder_as_a_process(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip() == f"paramcheck: error: {folder / 'config.json'}: expected a JSON object, found list"
+
+
+def test_config_that_is_not_utf8(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_bytes(b'{"_class_name": "caf\xe9"}')  # Latin-1, not UTF-8
+    with pytest.raises(ConfigError, match=r"config\.json: not valid JSON \(not UTF-8 at byte 20\)"):
+        resolve(str(tmp_path))

@@ -15,7 +15,7 @@ from paramcheck.sources.bundled import bundled_ids, bundled_model
 CASES = [
     pytest.param(model_id, index, fact, id=f"{model_id}-{fact['component']}-{fact['kind']}-{index}")
     for model_id in bundled_ids()
-    for index, fact in enumerate(bundled_model(model_id).facts())
+    for index, fact in enumerate(bundled_model(model_id).facts)
 ]
 
 

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -179,17 +180,21 @@ def test_sharded_pipeline_counts_match_the_local_folder(hub: Hub, layout: Layout
     assert remote.source.weights is False
     assert [(c.name, c.parameters) for c in remote.components] == [(c.name, c.parameters) for c in local.components]
     # shards as the index files name them
-    index = json.loads((layout.old.folder / "transformer/diffusion_pytorch_model.safetensors.index.json").read_text())
+    index_name = "diffusion_pytorch_model.safetensors.index.json"
+    index = json.loads((layout.old.folder / "transformer" / index_name).read_text())
     shards = {f"transformer/{f}" for f in index["weight_map"].values()}
-    assert model.weights_of("transformer").files == tuple(sorted(shards))
-    assert len(model.weights_of("transformer").files) == 4
-    assert len(model.weights_of("text_encoder_2").files) >= 2
+    weights = {w.component: w for w in model.weights}
+    files = [h.file for h in weights["transformer"].headers]
+    assert files == [f"hf://{REPO}@{layout.old.sha}/{shard}" for shard in sorted(shards)]
+    assert len(files) == 4
+    assert len(weights["text_encoder_2"].headers) >= 2
+    assert model.source.component("transformer").hub_weights == ("transformer/" + index_name,)
     # header totals: the safetensors library's reading of the same files, and the notes say so
     for name in ("text_encoder", "text_encoder_2", "transformer", "vae"):
         expected = _header_elements(layout.old.folder / name)
-        assert model.weights_of(name).parameters == expected
+        assert weights[name].parameters == expected
         assert any(n.startswith(f"{name}: safetensors headers") and f"{expected:,} elements" in n for n in remote.notes)
-    assert model.weights_of("scheduler") is None
+    assert "scheduler" not in weights
     assert f"hub: {REPO} at commit {layout.old.sha}" in remote.notes
 
 
@@ -411,6 +416,10 @@ def test_check_a_hub_repository_like_a_local_folder(hub: Hub, layout: Layout) ->
     assert [(c.name, c.checkpoint_parameters, c.architecture_parameters) for c in remote.components] == [
         (c.name, c.checkpoint_parameters, c.architecture_parameters) for c in local.components
     ]
+    # every shard named, as the hub names it (the local files' names, relative to the pipeline folder)
+    for stored, saved in zip(remote.checkpoint.components, local.checkpoint.components, strict=True):
+        shards = [Path(f).relative_to(layout.old.folder).as_posix() for f in saved.files]
+        assert stored.files == tuple(f"hf://{REPO}@{layout.old.sha}/{shard}" for shard in shards)
 
 
 def test_check_catches_weights_that_do_not_fit_the_hub_config(hub: Hub, layout: Layout) -> None:
@@ -426,3 +435,136 @@ def test_check_catches_weights_that_do_not_fit_the_hub_config(hub: Hub, layout: 
     assert not check.ok
     assert [c.name for c in check.components if not c.ok] == ["vae"]
     assert main(["check", "hub:tiny-org/mixed-flux"]) == 1
+
+
+# --- one source record: the pipeline class, load and --against (issue 12) -------------------------------------------
+
+
+def _json_of(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    assert main(args) == 0, capsys.readouterr().err
+    data: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return data
+
+
+def test_report_flops_of_a_hub_pipeline(hub: Hub, layout: Layout, capsys: pytest.CaptureFixture[str]) -> None:
+    index = json.loads((layout.old.folder / "model_index.json").read_text())
+    assert fetch_hub_model(REPO, layout.old.sha).source.pipeline_class == index["_class_name"] == "FluxPipeline"
+    workload = ["--flops", "--height", "256", "--width", "256", "--json"]
+    remote = _json_of(["report", f"hub:{REPO}@{layout.old.sha}", *workload], capsys)["flops"]
+    local = _json_of(["report", str(layout.old.folder), *workload], capsys)["flops"]
+    assert remote["workload"]["defaults"].startswith("FluxPipeline: ")
+    assert (remote["workload"], remote["forwards"]) == (local["workload"], local["forwards"])
+
+
+def test_load_a_hub_model_materializes_and_never_downloads_weights(
+    hub: Hub, layout: Layout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    loaded = _json_of(["load", f"{REPO}@{layout.old.sha}", "--materialize", "--components", "vae", "--json"], capsys)
+    (vae,) = loaded["loads"]
+    assert (vae["component"], vae["mode"]) == ("vae", "materialized")
+    assert vae["counts"]["parameters"] == audit(str(layout.old.folder)).component("vae").parameters
+    assert main(["load", REPO, "--components", "vae"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"paramcheck: error: hub:{REPO}@{layout.new.sha}: paramcheck never downloads weights")
+    assert err.count("\n") == 1
+    assert all(s.status == 206 for s in hub.state.served(".safetensors") if s.body_bytes)  # headers only
+
+
+def test_check_a_lone_file_against_a_hub_model(hub: Hub, layout: Layout, tmp_path: Path) -> None:
+    from paramcheck.checkpoint.check import Layout as CheckLayout
+    from paramcheck.checkpoint.check import check_checkpoint
+
+    lone = tmp_path / "vae.safetensors"
+    shutil.copy(layout.old.folder / "vae" / "diffusion_pytorch_model.safetensors", lone)
+    for against in (f"{REPO}@{layout.old.sha}:vae", f"hub:{REPO}@{layout.old.sha}:vae"):
+        (c,) = check_checkpoint(lone, against=against).components
+        assert (c.layout, c.ok, c.class_name) == (CheckLayout.MATCHING, True, "AutoencoderKL"), against
+    (c,) = check_checkpoint(lone, against=f"{REPO}:vae").components  # main's vae has two layers per block
+    assert not c.ok
+    assert c.missing
+
+
+# --- hub headers are validated like local ones (issue 12) -------------------------------------------------------------
+
+
+def _safetensors(header: dict[str, Any], data_bytes: int) -> bytes:
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    return len(raw).to_bytes(8, "little") + raw + b"\0" * data_bytes
+
+
+def _hostile(layout: Layout, case: str) -> dict[str, bytes]:
+    """The old commit's configs with the vae's weights replaced by a file (or index) that no loader accepts."""
+    files = {p: d for p, d in layout.old.files.items() if not p.startswith("vae/diffusion_pytorch_model")}
+    vae = "vae/diffusion_pytorch_model.safetensors"
+    if case == "zero-offsets":  # the real header, every tensor at [0, 0]
+        with safe_open(layout.old.folder / vae, "pt") as f:
+            names = list(f.keys())
+            header = {n: {"dtype": "F32", "shape": f.get_slice(n).get_shape(), "data_offsets": [0, 0]} for n in names}
+        files[vae] = _safetensors(header, 0)
+    elif case == "index-outside":
+        weight_map = {"x": "../../secret.safetensors"}
+        files[vae.replace(".safetensors", ".safetensors.index.json")] = json.dumps({"weight_map": weight_map}).encode()
+    else:
+        entry = {
+            "unknown-dtype": {"dtype": "WAT", "shape": [2], "data_offsets": [0, 8]},
+            "negative-shape": {"dtype": "F32", "shape": [-4], "data_offsets": [0, 8]},
+            "huge-shape": {"dtype": "F32", "shape": [1e30], "data_offsets": [0, 8]},
+            "past-the-end": {"dtype": "F32", "shape": [64], "data_offsets": [0, 256]},
+        }[case]
+        files[vae] = _safetensors({"x": entry}, 4 if case == "past-the-end" else 8)
+    return files
+
+
+HOSTILE = {
+    "zero-offsets": r"tensor '[^']+': shape \[.*\] of F32 needs [\d.]+ bytes but its offsets span 0",
+    "unknown-dtype": r"tensor 'x' has unknown dtype 'WAT'",
+    "negative-shape": r"tensor 'x' has a bad shape \[-4\]",
+    "huge-shape": r"tensor 'x' has a bad shape \[1e\+30\]",
+    "past-the-end": r"tensor 'x' runs past the end: ends at data byte 256 but the file holds at most 4; truncated\?$",
+    "index-outside": r"names shard '\.\./\.\./secret\.safetensors', which is not inside the index's folder",
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hub_headers_are_validated_like_local_ones(
+    case: str, hub: Hub, layout: Layout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from paramcheck.checkpoint.check import check_checkpoint
+    from paramcheck.errors import CheckpointError
+
+    files = _hostile(layout, case)
+    sha = commit_sha(files, salt=case)
+    hub.state.repos["tiny-org/hostile"] = Repo(commits={sha: files}, refs={"main": sha})
+    vae = "vae/diffusion_pytorch_model.safetensors" + (".index.json" if case == "index-outside" else "")
+    with pytest.raises(CheckpointError, match=rf"^hf://tiny-org/hostile@{sha}/{vae}: {HOSTILE[case]}"):
+        check_checkpoint("hub:tiny-org/hostile")
+    assert main(["check", "hub:tiny-org/hostile"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    if case != "index-outside":  # safetensors itself refuses the same bytes
+        with pytest.raises(Exception, match=r"^Error while deserializing"):
+            _load_with_safetensors(files[vae])
+    assert not any(s.file and s.file.endswith("secret.safetensors") for s in hub.state.log)
+
+
+@pytest.mark.parametrize(
+    "header", [b"[1, 2]", b'{"x": "flux"}', b'{"x": {"dtype": [1], "shape": [1], "data_offsets": 1}}']
+)
+def test_hub_header_its_parser_chokes_on_is_one_line(
+    header: bytes, hub: Hub, layout: Layout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # huggingface_hub's parser raises AttributeError/TypeError on these (a list, non-object entries, odd values)
+    files = {p: d for p, d in layout.old.files.items() if not p.startswith("vae/diffusion_pytorch_model")}
+    files["vae/diffusion_pytorch_model.safetensors"] = len(header).to_bytes(8, "little") + header
+    sha = commit_sha(files, salt="choke")
+    hub.state.repos["tiny-org/hostile"] = Repo(commits={sha: files}, refs={"main": sha})
+    assert main(["check", "hub:tiny-org/hostile"]) == 2
+    assert capsys.readouterr().err == (
+        f"paramcheck: error: hub:tiny-org/hostile@{sha}: vae/diffusion_pytorch_model.safetensors: malformed "
+        "safetensors header; the file on the hub may be broken\n"
+    )
+
+
+def _load_with_safetensors(data: bytes) -> None:
+    from safetensors.torch import load
+
+    load(data)

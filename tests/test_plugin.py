@@ -292,3 +292,39 @@ def test_plugin_import_stays_light() -> None:
     # the plugin loads in every pytest run of a project that installs paramcheck: it must not import torch
     code = "import sys, paramcheck.pytest_plugin; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False).returncode == 0
+
+
+def test_snapshot_file_read_once_per_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from paramcheck import snapshot
+    from paramcheck.fileio import write_atomic
+
+    reads: list[Path] = []
+    read_entries = snapshot._read_entries
+
+    def counting(path: Path) -> dict[str, Any] | None:
+        reads.append(path)
+        return read_entries(path)
+
+    monkeypatch.setattr(snapshot, "_read_entries", counting)
+    path = tmp_path / "tiny.json"
+    write_atomic(path, json.dumps({"a": {"vae": {"parameters": 1}}, "b": {"vae": {"parameters": 2}}}))
+    extension = snapshot.ParamcheckSnapshotExtension()
+
+    def read(name: str, session: str) -> Any:
+        data = extension.read_snapshot_data_from_location(
+            snapshot_location=str(path), snapshot_name=name, session_id=session
+        )
+        return json.loads(data) if data is not None else None
+
+    assert [read("a", "s1"), read("b", "s1"), read("c", "s1")] == [
+        {"vae": {"parameters": 1}},
+        {"vae": {"parameters": 2}},
+        None,
+    ]
+    assert len(reads) == 1  # three audits, one read
+    assert read("a", "s2") == {"vae": {"parameters": 1}}
+    assert len(reads) == 2  # a new session reads again
+    write_atomic(path, json.dumps({"a": {"vae": {"parameters": 3}}}))
+    assert read("a", "s2") == {"vae": {"parameters": 3}}  # a rewritten file is read again
+    assert read("b", "s2") is None
+    assert len(reads) == 3

@@ -12,9 +12,11 @@ check compares totals instead: the checkpoint's logical parameters against the a
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -23,60 +25,61 @@ import torch
 from ..build import build_component
 from ..count import buffer_counts, parameter_count
 from ..errors import ConfigError
-from ..results import LayerView
-from ..sources import ComponentSpec, read_folder, resolve
-from ..sources.headers import Header
-from .summary import CheckpointComponent, CheckpointReport, read_checkpoint, summarize
+from ..results import LayerView, Result
+from ..sources import ComponentSpec, resolve
+from ..sources.hub import fetch_hub_model, parse_hub_spec
+from ..taxonomy import classify
+from .quantization import TensorRole
+from .summary import (
+    CheckpointComponent,
+    CheckpointKind,
+    CheckpointReport,
+    find_weights,
+    folder_specs,
+    summarize,
+    summarize_weights,
+)
 
 __all__ = [
     "CheckReport",
     "ComponentCheck",
     "DtypeMismatch",
+    "Layout",
     "ShapeMismatch",
-    "ViewsHook",
     "check_checkpoint",
     "check_component",
-    "taxonomy_views",
+    "compare_with_architecture",
 ]
 
-# Layer-type tables of the tensors a checkpoint holds: (built module, names of its state_dict found in the
-# checkpoint) -> views. The taxonomy (paramcheck.taxonomy) plugs in here; without it no views are computed.
-ViewsHook = Callable[[torch.nn.Module, frozenset[str]], tuple[LayerView, ...]]
-
-
-def taxonomy_views(module: torch.nn.Module, names: frozenset[str]) -> tuple[LayerView, ...]:
-    """The taxonomy's layer-type views of ``module`` when the checkpoint holds every parameter (a tied one under
-    any of its names); ``()`` otherwise, since a partial checkpoint's tables would not be the architecture's."""
-    from ..taxonomy import classify
-
-    held: dict[int, bool] = {}
-    for name, parameter in module.named_parameters(remove_duplicate=False):
-        held[id(parameter)] = held.get(id(parameter), False) or name in names
-    return classify(module).views if all(held.values()) else ()
-
-
-FLOAT_DTYPES = frozenset({"F4", "F6_E2M3", "F6_E3M2", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F8_E4M3FNUZ", "F8_E5M2FNUZ"})
-FLOAT_DTYPES |= {"F16", "BF16", "F32", "F64", "C64"}
+SAFETENSORS_FLOAT_DTYPES = frozenset(
+    {"F4", "F6_E2M3", "F6_E3M2", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F8_E4M3FNUZ", "F8_E5M2FNUZ"}
+)
+SAFETENSORS_FLOAT_DTYPES |= {"F16", "BF16", "F32", "F64", "C64"}
 OTHER_LAYOUT = "fewer than half of the tensor names match the architecture: another key layout, compared by totals"
 
 
+class Layout(StrEnum):
+    """How a component was compared: ``matching`` names one by one, ``other`` totals (another key layout),
+    ``unchecked`` not at all (no config), ``no-weights`` (the architecture has tensors, the checkpoint none)."""
+
+    MATCHING = "matching"
+    OTHER = "other"
+    UNCHECKED = "unchecked"
+    NO_WEIGHTS = "no-weights"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ShapeMismatch:
+class ShapeMismatch(Result):
+    """A stored tensor whose shape (or packed value count) is not the architecture's."""
+
     name: str
     expected: tuple[int, ...]
     found: tuple[int, ...]
     dtype: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "expected": list(self.expected), "found": list(self.found), "dtype": self.dtype}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ShapeMismatch:
-        return cls(name=data["name"], expected=tuple(data["expected"]), found=tuple(data["found"]), dtype=data["dtype"])
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DtypeMismatch:
+class DtypeMismatch(Result):
     """A stored dtype of the wrong kind: an integer or bool buffer stored as float, or a float tensor as integer
     in a checkpoint with no quantization format."""
 
@@ -84,25 +87,15 @@ class DtypeMismatch:
     expected: str
     found: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "expected": self.expected, "found": self.found}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DtypeMismatch:
-        return cls(name=data["name"], expected=data["expected"], found=data["found"])
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ComponentCheck:
-    """The verdict for one component.
-
-    ``layout``: ``matching`` (names compared one by one), ``other`` (totals compared), ``unchecked`` (no config to
-    compare with) or ``no-weights`` (the architecture has tensors, the checkpoint none).
-    """
+class ComponentCheck(Result):
+    """The verdict for one component (``layout``: how it was compared; ``ok``: whether it matches)."""
 
     name: str
     class_name: str | None
-    layout: str
+    layout: Layout
+    ok: bool = field(init=False)
     expected_tensors: int = 0
     found_tensors: int = 0
     matched: int = 0
@@ -115,80 +108,38 @@ class ComponentCheck:
     views: tuple[LayerView, ...] = ()
     notes: tuple[str, ...] = ()
 
-    @property
-    def ok(self) -> bool:
-        if self.layout == "matching":
-            return not (self.missing or self.unexpected or self.shapes or self.dtypes)
-        if self.layout == "other":
-            return self.architecture_parameters == self.checkpoint_parameters
-        return self.layout == "unchecked"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "class_name": self.class_name,
-            "layout": self.layout,
-            "ok": self.ok,
-            "expected_tensors": self.expected_tensors,
-            "found_tensors": self.found_tensors,
-            "matched": self.matched,
-            "missing": list(self.missing),
-            "unexpected": list(self.unexpected),
-            "shapes": [s.to_dict() for s in self.shapes],
-            "dtypes": [d.to_dict() for d in self.dtypes],
-            "architecture_parameters": self.architecture_parameters,
-            "checkpoint_parameters": self.checkpoint_parameters,
-            "views": [v.to_dict() for v in self.views],
-            "notes": list(self.notes),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ComponentCheck:
-        return cls(
-            name=data["name"],
-            class_name=data.get("class_name"),
-            layout=data["layout"],
-            expected_tensors=int(data["expected_tensors"]),
-            found_tensors=int(data["found_tensors"]),
-            matched=int(data["matched"]),
-            missing=tuple(data["missing"]),
-            unexpected=tuple(data["unexpected"]),
-            shapes=tuple(ShapeMismatch.from_dict(s) for s in data["shapes"]),
-            dtypes=tuple(DtypeMismatch.from_dict(d) for d in data["dtypes"]),
-            architecture_parameters=int(data["architecture_parameters"]),
-            checkpoint_parameters=int(data["checkpoint_parameters"]),
-            views=tuple(LayerView.from_dict(v) for v in data.get("views", ())),
-            notes=tuple(data.get("notes", ())),
-        )
+    def __post_init__(self) -> None:
+        if self.layout is Layout.MATCHING:
+            ok = not (self.missing or self.unexpected or self.shapes or self.dtypes)
+        elif self.layout is Layout.OTHER:
+            ok = self.architecture_parameters == self.checkpoint_parameters
+        else:
+            ok = self.layout is Layout.UNCHECKED
+        self._derive(ok=ok)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CheckReport:
+class CheckReport(Result):
     """What the checkpoint stores (headers) and whether each component matches its architecture."""
 
+    ok: bool = field(init=False)
     checkpoint: CheckpointReport
     components: tuple[ComponentCheck, ...]
 
-    @property
-    def ok(self) -> bool:
-        return all(c.ok for c in self.components)
+    def __post_init__(self) -> None:
+        self._derive(ok=all(c.ok for c in self.components))
 
     def component(self, name: str) -> ComponentCheck | None:
         return next((c for c in self.components if c.name == name), None)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "checkpoint": self.checkpoint.to_dict(),
-            "components": [c.to_dict() for c in self.components],
-        }
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CheckReport:
-        return cls(
-            checkpoint=CheckpointReport.from_dict(data["checkpoint"]),
-            components=tuple(ComponentCheck.from_dict(c) for c in data["components"]),
-        )
+def _taxonomy_views(module: torch.nn.Module, names: frozenset[str]) -> tuple[LayerView, ...]:
+    """The taxonomy's layer-type views of ``module`` when the checkpoint holds every parameter (a tied one under
+    any of its names); ``()`` otherwise, since a partial checkpoint's tables would not be the architecture's."""
+    held: dict[int, bool] = {}
+    for name, parameter in module.named_parameters(remove_duplicate=False):
+        held[id(parameter)] = held.get(id(parameter), False) or name in names
+    return classify(module).views if all(held.values()) else ()
 
 
 def _tie_groups(module: torch.nn.Module, names: Iterable[str]) -> dict[str, frozenset[str]]:
@@ -228,6 +179,23 @@ def _rename(module: torch.nn.Module, expected: set[str], found: set[str]) -> tup
     return max(candidates, key=lambda c: len({c[0](n) for n in found} & expected))
 
 
+def _missing_unexpected(
+    module: torch.nn.Module, expected: set[str], present: set[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The architecture's names the checkpoint lacks (a tie group counts as stored when any of its names is) and
+    the checkpoint's names the architecture lacks, less the patterns the model tells ``from_pretrained`` to ignore."""
+    ties = _tie_groups(module, expected)
+    ignore_missing = _patterns(module, "_keys_to_ignore_on_load_missing")
+    ignore_unexpected = _patterns(module, "_keys_to_ignore_on_load_unexpected")
+    missing = sorted(
+        n
+        for n in expected - present
+        if not (ties.get(n, frozenset()) & present) and not any(p.search(n) for p in ignore_missing)
+    )
+    unexpected = sorted(n for n in present - expected if not any(p.search(n) for p in ignore_unexpected))
+    return tuple(missing), tuple(unexpected)
+
+
 def _kind(dtype: torch.dtype) -> str:
     if dtype == torch.bool:
         return "bool"
@@ -235,161 +203,145 @@ def _kind(dtype: torch.dtype) -> str:
 
 
 def _stored_kind(dtype: str) -> str:
-    return "bool" if dtype == "BOOL" else "float" if dtype in FLOAT_DTYPES else "integer"
+    return "bool" if dtype == "BOOL" else "float" if dtype in SAFETENSORS_FLOAT_DTYPES else "integer"
+
+
+def _stored_matches(role: TensorRole, tensor: torch.Tensor) -> tuple[bool, int]:
+    """Whether the stored tensor holds the architecture's ``tensor``, and the logical values it then counts.
+
+    A packed tensor matches by its number of values (its shape is the packing's), a ``U8`` tensor also as two 4-bit
+    values per byte; any other by shape.
+    """
+    n = tensor.numel()
+    if role.packing == "2 per uint8":  # odd sizes pad one 4-bit value
+        ok = n in (role.parameters, role.parameters - 1)
+    elif role.packing is not None:
+        ok = n == role.parameters
+    elif (
+        role.dtype == "U8" and role.shape != tuple(tensor.shape) and n in (2 * role.parameters, 2 * role.parameters - 1)
+    ):
+        ok = True  # uint8 packing two 4-bit values
+    else:
+        ok = role.shape == tuple(tensor.shape)
+    exact = ok and (role.packing is not None or role.dtype == "U8")
+    return ok, n if exact else role.parameters
 
 
 def check_component(
-    spec: ComponentSpec,
-    module: torch.nn.Module,
-    stored: CheckpointComponent,
-    *,
-    views: ViewsHook | None = None,
+    spec: ComponentSpec, module: torch.nn.Module, stored: CheckpointComponent, *, views: bool = False
 ) -> ComponentCheck:
-    """Compare one component's header tensors with its meta-built module."""
+    """Compare one component's header tensors with its meta-built module (``views``: with the taxonomy's layer-type
+    tables of what the checkpoint holds)."""
     state = module.state_dict(keep_vars=True)
     expected = set(state)
-    ties = _tie_groups(module, expected)
     roles = [r for r in stored.roles if not r.auxiliary]
     rename, rename_note = _rename(module, expected, {r.logical for r in roles})
     found = {rename(r.logical): r for r in roles}
-    arch_total = parameter_count(module) + buffer_counts(module).persistent
-    notes = [*stored.notes, *([rename_note] if rename_note else [])]
     matched = expected & found.keys()
+    common: dict[str, Any] = {  # what both layouts report
+        "name": spec.name,
+        "class_name": spec.class_name,
+        "expected_tensors": len(expected),
+        "found_tensors": len(found),
+        "matched": len(matched),
+        "architecture_parameters": parameter_count(module) + buffer_counts(module).persistent,
+    }
+    notes = (*stored.notes, *([rename_note] if rename_note else []))
     if len(matched) < 0.5 * min(len(expected), len(found)):
         return ComponentCheck(
-            name=spec.name,
-            class_name=spec.class_name,
-            layout="other",
-            expected_tensors=len(expected),
-            found_tensors=len(found),
-            matched=len(matched),
-            architecture_parameters=arch_total,
-            checkpoint_parameters=stored.parameters,
-            notes=(*notes, OTHER_LAYOUT),
+            **common, layout=Layout.OTHER, checkpoint_parameters=stored.parameters, notes=(*notes, OTHER_LAYOUT)
         )
-    ignore_missing = _patterns(module, "_keys_to_ignore_on_load_missing")
-    ignore_unexpected = _patterns(module, "_keys_to_ignore_on_load_unexpected")
-    quantized = stored.quantization is not None
-    present = set(found)
-    missing = sorted(
-        n
-        for n in expected - present
-        if not (ties.get(n, frozenset()) & present) and not any(p.search(n) for p in ignore_missing)
-    )
-    unexpected = sorted(n for n in present - expected if not any(p.search(n) for p in ignore_unexpected))
+    missing, unexpected = _missing_unexpected(module, expected, set(found))
     shapes: list[ShapeMismatch] = []
     dtypes: list[DtypeMismatch] = []
-    checkpoint_total = 0
+    checkpoint_total = sum(found[n].parameters for n in found.keys() - expected)
     for name in sorted(matched):
         role, tensor = found[name], state[name]
-        want = tuple(tensor.shape)
-        logical, n = role.parameters, tensor.numel()
-        if role.packing == "2 per uint8":  # odd sizes pad one 4-bit value
-            ok = n in (logical, logical - 1)
-        elif role.packing is not None:
-            ok = n == logical
-        elif role.dtype == "U8" and role.shape != want and n in (2 * logical, 2 * logical - 1):
-            ok = True  # uint8 packing two 4-bit values
-        else:
-            ok = role.shape == want
-        if ok:
-            logical = n if role.packing is not None or role.dtype == "U8" else logical
-        else:
-            shapes.append(ShapeMismatch(name=name, expected=want, found=role.shape, dtype=role.dtype))
+        ok, logical = _stored_matches(role, tensor)
+        if not ok:
+            shapes.append(ShapeMismatch(name=name, expected=tuple(tensor.shape), found=role.shape, dtype=role.dtype))
         checkpoint_total += logical
-        want_kind, got_kind = _kind(tensor.dtype), _stored_kind(role.dtype)
-        if want_kind != got_kind and not (want_kind == "float" and quantized):
+        want_kind = _kind(tensor.dtype)
+        if want_kind != _stored_kind(role.dtype) and not (want_kind == "float" and stored.quantization is not None):
             dtypes.append(DtypeMismatch(name=name, expected=want_kind, found=role.dtype))
-    checkpoint_total += sum(found[n].parameters for n in present - expected)
     return ComponentCheck(
-        name=spec.name,
-        class_name=spec.class_name,
-        layout="matching",
-        expected_tensors=len(expected),
-        found_tensors=len(found),
-        matched=len(matched),
-        missing=tuple(missing),
-        unexpected=tuple(unexpected),
+        **common,
+        layout=Layout.MATCHING,
+        missing=missing,
+        unexpected=unexpected,
         shapes=tuple(shapes),
         dtypes=tuple(dtypes),
-        architecture_parameters=arch_total,
         checkpoint_parameters=checkpoint_total,
-        views=views(module, frozenset(matched)) if views is not None else (),
-        notes=tuple(notes),
+        views=_taxonomy_views(module, frozenset(matched)) if views else (),
+        notes=notes,
     )
 
 
-def _against(against: str) -> ComponentSpec:
-    """``MODEL[:COMPONENT]``: the architecture a lone checkpoint file is compared with."""
-    model, _, name = against.partition(":")
+def _against_spec(against: str, name: str) -> ComponentSpec:
+    """``MODEL[:COMPONENT]`` (MODEL: any source ``resolve`` reads): the architecture a lone checkpoint is compared
+    with, under the checkpoint's component ``name``."""
+    model, colon, component = against.rpartition(":")
+    if not colon or "/" in component:  # no component named: the colon (if any) belongs to the model, e.g. hub:
+        model, component = against, ""
     source = resolve(model)
-    if name:
-        return source.component(name)
-    modelled = [c for c in source.components if c.config is not None]
-    if len(modelled) != 1:
-        names = ", ".join(c.name for c in modelled)
-        raise ConfigError(f"{against}: has several components ({names}); name one as {model}:COMPONENT")
-    return modelled[0]
+    models = [c for c in source.components if c.config is not None]
+    names = ", ".join(c.name for c in models)
+    if not component:
+        if len(models) != 1:
+            raise ConfigError(f"{against}: has several components ({names}); name one as {model}:COMPONENT")
+        return dataclasses.replace(models[0], name=name)
+    spec = source.component(component)
+    if spec.config is None:
+        what = spec.class_name or component
+        raise ConfigError(f"{against}: {what} has no parameters to compare; name a model component ({names})")
+    return dataclasses.replace(spec, name=name)
 
 
-def _specs(report: CheckpointReport, parts: Mapping[str, tuple[Path, ...]], against: str | None) -> list[ComponentSpec]:
-    location = Path(report.location)
-    if against is not None:
-        if len(report.components) != 1:
-            raise ConfigError(f"{location}: --against compares one checkpoint; this holds {len(report.components)}")
-        spec = _against(against)
-        return [ComponentSpec(**{**_fields(spec), "name": report.components[0].name})]
-    if report.kind == "pipeline" or report.kind == "model-folder":
-        return list(read_folder(location).components)
-    folder = parts["model"][0].parent
-    if (folder / "config.json").is_file():
-        return list(read_folder(folder).components)
-    return []
-
-
-def _fields(spec: ComponentSpec) -> dict[str, Any]:
-    return {f: getattr(spec, f) for f in ComponentSpec.__dataclass_fields__}
-
-
-def check_checkpoint(
-    path: str | Path,
-    *,
-    against: str | None = None,
-    views: ViewsHook | None = None,
-) -> CheckReport:
+def check_checkpoint(path: str | Path, *, against: str | None = None, views: bool = False) -> CheckReport:
     """Header counts of ``path`` and each component's verdict against the architecture its config (or
-    ``against``: ``MODEL[:COMPONENT]``) describes. ``hub:ORG/NAME[@REV]`` reads the headers from the hub."""
+    ``against``: ``MODEL[:COMPONENT]``) describes. ``hub:ORG/NAME[@REV]`` reads the headers from the hub.
+    ``views``: the taxonomy's layer-type tables of each fully stored component.
+
+    Example (a tiny VAE saved by diffusers; only the safetensors header is read):
+
+        >>> import tempfile
+        >>> from diffusers import AutoencoderKL
+        >>> from paramcheck.checkpoint.check import check_checkpoint
+        >>> vae = AutoencoderKL(block_out_channels=(4,), norm_num_groups=1, latent_channels=1)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     vae.save_pretrained(folder)
+        ...     check = check_checkpoint(folder)
+        >>> check.ok, check.components[0].checkpoint_parameters == sum(p.numel() for p in vae.parameters())
+        (True, True)
+    """
     if str(path).startswith("hub:"):
         if against is not None:
             raise ConfigError(f"{path}: --against is for lone files; a hub repository brings its own configs")
         return check_hub(str(path)[len("hub:") :], views=views)
-    report, parts = read_checkpoint(path)
-    return compare_with_architecture(report, _specs(report, parts, against), views=views)
+    path = Path(path).expanduser()
+    kind, parts = find_weights(path)
+    if against is None:
+        specs = folder_specs(path, kind, parts)
+    elif len(parts) != 1:
+        raise ConfigError(f"{path}: --against compares one checkpoint; this holds {len(parts)}")
+    else:
+        specs = (_against_spec(against, next(iter(parts))),)
+    return compare_with_architecture(summarize_weights(path, kind, parts, specs), specs, views=views)
 
 
-def check_hub(spec: str, *, views: ViewsHook | None = None) -> CheckReport:
+def check_hub(spec: str, *, views: bool = False) -> CheckReport:
     """The same check for a hub repository: its configs and its safetensors headers, read by range requests."""
-    from ..sources.hub import fetch_hub_model, parse_hub_spec
-
     repo, revision = parse_hub_spec(spec)
     hub = fetch_hub_model(repo, revision)
-    components = []
-    for weights in hub.weights:
-        header = Header(
-            path=Path(f"hf://{repo}@{hub.revision}/{weights.files[0]}"),
-            tensors=weights.tensors,
-            metadata=(),
-            header_bytes=0,
-            file_bytes=0,
-        )
-        config = hub.source.component(weights.component).config
-        components.append(summarize(weights.component, (header,), config=config))
-    report = CheckpointReport(location=f"hub:{repo}@{hub.revision}", kind="hub", components=tuple(components))
-    return compare_with_architecture(report, list(hub.source.components), views=views)
+    components = tuple(
+        summarize(w.component, w.headers, config=hub.source.component(w.component).config) for w in hub.weights
+    )
+    report = CheckpointReport(location=f"hub:{repo}@{hub.revision}", kind=CheckpointKind.HUB, components=components)
+    return compare_with_architecture(report, hub.source.components, views=views)
 
 
 def compare_with_architecture(
-    report: CheckpointReport, specs: list[ComponentSpec], *, views: ViewsHook | None = None
+    report: CheckpointReport, specs: Sequence[ComponentSpec], *, views: bool = False
 ) -> CheckReport:
     """Each component's stored tensors against the module its spec builds on meta; unmatched ones by header."""
     checks: list[ComponentCheck] = []
@@ -408,7 +360,7 @@ def compare_with_architecture(
                     ComponentCheck(
                         name=spec.name,
                         class_name=spec.class_name,
-                        layout="no-weights",
+                        layout=Layout.NO_WEIGHTS,
                         expected_tensors=len(module.state_dict()),
                         architecture_parameters=expected,
                         notes=(note,),
@@ -423,7 +375,7 @@ def compare_with_architecture(
                 ComponentCheck(
                     name=stored.name,
                     class_name=None,
-                    layout="unchecked",
+                    layout=Layout.UNCHECKED,
                     found_tensors=stored.tensors - stored.auxiliary_tensors,
                     checkpoint_parameters=stored.parameters,
                     notes=(*stored.notes, note),

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..results import Result
+
 if TYPE_CHECKING:
     from ..sources.headers import TensorInfo
 
@@ -59,7 +61,7 @@ QUANTIZATION_NOTES = {
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TensorRole:
+class TensorRole(Result):
     """A stored tensor and what it stands for: ``logical`` names the architecture's tensor, ``parameters`` its values.
 
     ``auxiliary`` tensors (scales, absmax, zero points, packed state) stand for no architecture tensor and count no
@@ -74,31 +76,6 @@ class TensorRole:
     parameters: int
     auxiliary: bool = False
     packing: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "dtype": self.dtype,
-            "shape": list(self.shape),
-            "bytes": self.bytes,
-            "logical": self.logical,
-            "parameters": self.parameters,
-            "auxiliary": self.auxiliary,
-            "packing": self.packing,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TensorRole:
-        return cls(
-            name=data["name"],
-            dtype=data["dtype"],
-            shape=tuple(int(d) for d in data["shape"]),
-            bytes=int(data["bytes"]),
-            logical=data["logical"],
-            parameters=int(data["parameters"]),
-            auxiliary=bool(data["auxiliary"]),
-            packing=data.get("packing"),
-        )
 
 
 def _auxiliary(name: str) -> tuple[str, str] | None:
@@ -131,6 +108,7 @@ def classify_tensors(
     roles: list[TensorRole] = []
     schemes: set[str] = set()
     for t in tensors:
+        stored: dict[str, Any] = {"name": t.name, "dtype": t.dtype, "shape": t.shape, "bytes": t.nbytes}
         found = aux[t.name]
         if found is not None:
             scheme, logical = found
@@ -143,17 +121,7 @@ def classify_tensors(
             )
             if plausible:
                 schemes.add(scheme)
-                roles.append(
-                    TensorRole(
-                        name=t.name,
-                        dtype=t.dtype,
-                        shape=t.shape,
-                        bytes=t.nbytes,
-                        logical=logical,
-                        parameters=0,
-                        auxiliary=True,
-                    )
-                )
+                roles.append(TensorRole(**stored, logical=logical, parameters=0, auxiliary=True))
                 continue
         logical, parameters, packing = t.name, t.elements, None
         scales = owners.get(t.name, set())
@@ -172,16 +140,6 @@ def classify_tensors(
             schemes.add("int8")
         elif t.dtype in {"F4", "F6_E2M3", "F6_E3M2"}:
             schemes.add(t.dtype.lower())
-        roles.append(
-            TensorRole(
-                name=t.name,
-                dtype=t.dtype,
-                shape=t.shape,
-                bytes=t.nbytes,
-                logical=logical,
-                parameters=parameters,
-                packing=packing,
-            )
-        )
+        roles.append(TensorRole(**stored, logical=logical, parameters=parameters, packing=packing))
     schemes.discard("scaled")
     return tuple(roles), "+".join(sorted(schemes)) or None

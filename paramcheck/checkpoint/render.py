@@ -5,14 +5,11 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from .check import CheckReport, ComponentCheck
+from ..render import mb
+from .check import CheckReport, ComponentCheck, Layout
 from .summary import CheckpointReport
 
 __all__ = ["issue_lines", "stored_table", "verdict_line", "verdict_table"]
-
-
-def _mb(nbytes: int) -> str:
-    return f"{nbytes / 1e6:,.2f}"
 
 
 def stored_table(report: CheckpointReport) -> Table:
@@ -30,7 +27,7 @@ def stored_table(report: CheckpointReport) -> Table:
     for c in report.components:
         for i, row in enumerate(c.dtypes):
             name = c.name if i == 0 else ""
-            table.add_row(name, row.dtype, f"{row.tensors:,}", f"{row.elements:,}", _mb(row.bytes), "")
+            table.add_row(name, row.dtype, f"{row.tensors:,}", f"{row.elements:,}", mb(row.bytes), "")
         label = "total" + (f" ({c.quantization})" if c.quantization else "")
         aux = f", {c.auxiliary_tensors:,} auxiliary" if c.auxiliary_tensors else ""
         table.add_row(
@@ -38,7 +35,7 @@ def stored_table(report: CheckpointReport) -> Table:
             label,
             f"{c.tensors:,}{aux}",
             f"{c.elements:,}",
-            _mb(c.bytes),
+            mb(c.bytes),
             f"{c.parameters:,}",
             style="bold",
             end_section=True,
@@ -47,7 +44,7 @@ def stored_table(report: CheckpointReport) -> Table:
 
 
 def _verdict(c: ComponentCheck) -> Text:
-    if c.layout == "unchecked":
+    if c.layout is Layout.UNCHECKED:
         return Text("not checked", style="yellow")
     return Text("match", style="green") if c.ok else Text("MISMATCH", style="bold red")
 
@@ -64,12 +61,12 @@ def verdict_table(check: CheckReport) -> Table:
             c.name,
             c.class_name or "-",
             c.layout,
-            f"{c.matched:,} / {c.expected_tensors:,}" if c.layout in {"matching", "other"} else "-",
+            f"{c.matched:,} / {c.expected_tensors:,}" if c.layout in {Layout.MATCHING, Layout.OTHER} else "-",
             f"{len(c.missing):,}",
             f"{len(c.unexpected):,}",
             f"{len(c.shapes):,}",
             f"{len(c.dtypes):,}",
-            f"{c.architecture_parameters:,}" if c.layout != "unchecked" else "-",
+            f"{c.architecture_parameters:,}" if c.layout is not Layout.UNCHECKED else "-",
             f"{c.checkpoint_parameters:,}",
             _verdict(c),
         )
@@ -123,13 +120,13 @@ def issue_lines(check: CheckReport, *, limit: int | None = 10) -> list[str]:
             lines += [f"{c.name}: {kind} {item}" for item in shown]
             if len(items) > len(shown):
                 lines.append(f"{c.name}: … {len(items) - len(shown):,} more {kind} (--all shows them)")
-        if c.layout == "other":
+        if c.layout is Layout.OTHER:
             diff = c.checkpoint_parameters - c.architecture_parameters
             lines.append(
                 f"{c.name}: other key layout; totals {c.checkpoint_parameters:,} (checkpoint) vs "
                 f"{c.architecture_parameters:,} (architecture), difference {diff:+,}"
             )
-        if c.layout == "no-weights":
+        if c.layout is Layout.NO_WEIGHTS:
             lines.append(f"{c.name}: no safetensors weights for {c.class_name}")
     return lines
 
@@ -139,6 +136,6 @@ def verdict_line(check: CheckReport) -> str:
     if bad:
         verb = "does" if len(bad) == 1 else "do"
         return f"MISMATCH: {', '.join(bad)} {verb} not match the architecture"
-    if all(c.layout == "unchecked" for c in check.components):
+    if all(c.layout is Layout.UNCHECKED for c in check.components):
         return "counted by header only: no architecture to compare with"
     return "OK: the checkpoint matches the architecture"

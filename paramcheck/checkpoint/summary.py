@@ -7,20 +7,43 @@ Sources: a single ``.safetensors`` file, a sharded set (its ``*.safetensors.inde
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ..sources.headers import DEFAULT_STEMS, INDEX_SUFFIX, Header, fail, read_header, read_index
+from ..results import Result, json_field
+from ..sources import ComponentSpec, read_folder
+from ..sources.headers import Header, fail, read_header, read_index
+from ..sources.spec import CONFIG, INDEX_SUFFIX, MODEL_INDEX, WEIGHT_STEMS
 from .quantization import QUANTIZATION_NOTES, TensorRole, classify_tensors
 
-__all__ = ["CheckpointComponent", "CheckpointReport", "DtypeCount", "read_checkpoint", "summarize"]
+__all__ = [
+    "CheckpointComponent",
+    "CheckpointKind",
+    "CheckpointReport",
+    "DtypeCount",
+    "find_weights",
+    "folder_specs",
+    "read_checkpoint",
+    "summarize",
+    "summarize_weights",
+]
+
+
+class CheckpointKind(StrEnum):
+    """What a checkpoint path points at."""
+
+    FILE = "file"
+    SHARDED = "sharded"
+    MODEL_FOLDER = "model-folder"
+    PIPELINE = "pipeline"
+    HUB = "hub"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DtypeCount:
+class DtypeCount(Result):
     """Tensors, elements and bytes stored in one dtype."""
 
     dtype: str
@@ -28,22 +51,13 @@ class DtypeCount:
     elements: int
     bytes: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"dtype": self.dtype, "tensors": self.tensors, "elements": self.elements, "bytes": self.bytes}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DtypeCount:
-        return cls(
-            dtype=data["dtype"], tensors=int(data["tensors"]), elements=int(data["elements"]), bytes=int(data["bytes"])
-        )
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CheckpointComponent:
+class CheckpointComponent(Result):
     """What one component's checkpoint stores, from its headers.
 
     ``elements`` are stored elements (a uint8 holding two 4-bit values counts 1); ``parameters`` are logical values
-    of the non-auxiliary tensors where the format says how to unpack them (see ``paramcheck.quantization``);
+    of the non-auxiliary tensors where the format says how to unpack them (see ``paramcheck.checkpoint.quantization``);
     ``auxiliary_*`` are quantization scales, absmax, zero points and packed state, which no architecture holds.
     """
 
@@ -56,73 +70,21 @@ class CheckpointComponent:
     auxiliary_tensors: int
     auxiliary_bytes: int
     dtypes: tuple[DtypeCount, ...]
-    roles: tuple[TensorRole, ...]
+    roles: tuple[TensorRole, ...] = json_field(key="tensor_list")
     quantization: str | None = None
     notes: tuple[str, ...] = ()
 
-    @property
-    def infos(self) -> dict[str, TensorRole]:
-        return {role.name: role for role in self.roles}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "files": list(self.files),
-            "tensors": self.tensors,
-            "elements": self.elements,
-            "bytes": self.bytes,
-            "parameters": self.parameters,
-            "auxiliary_tensors": self.auxiliary_tensors,
-            "auxiliary_bytes": self.auxiliary_bytes,
-            "dtypes": [d.to_dict() for d in self.dtypes],
-            "tensor_list": [r.to_dict() for r in self.roles],
-            "quantization": self.quantization,
-            "notes": list(self.notes),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CheckpointComponent:
-        return cls(
-            name=data["name"],
-            files=tuple(data["files"]),
-            tensors=int(data["tensors"]),
-            elements=int(data["elements"]),
-            bytes=int(data["bytes"]),
-            parameters=int(data["parameters"]),
-            auxiliary_tensors=int(data["auxiliary_tensors"]),
-            auxiliary_bytes=int(data["auxiliary_bytes"]),
-            dtypes=tuple(DtypeCount.from_dict(d) for d in data["dtypes"]),
-            roles=tuple(TensorRole.from_dict(r) for r in data["tensor_list"]),
-            quantization=data.get("quantization"),
-            notes=tuple(data.get("notes", ())),
-        )
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CheckpointReport:
+class CheckpointReport(Result):
     """A checkpoint's components (one for a file or model folder, one per weighted component of a pipeline)."""
 
     location: str
-    kind: str  # "file", "sharded", "model-folder", "pipeline", "hub"
+    kind: CheckpointKind
     components: tuple[CheckpointComponent, ...]
-
-    @property
-    def bytes(self) -> int:
-        return sum(c.bytes for c in self.components)
 
     def component(self, name: str) -> CheckpointComponent | None:
         return next((c for c in self.components if c.name == name), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"location": self.location, "kind": self.kind, "components": [c.to_dict() for c in self.components]}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CheckpointReport:
-        return cls(
-            location=data["location"],
-            kind=data["kind"],
-            components=tuple(CheckpointComponent.from_dict(c) for c in data["components"]),
-        )
 
 
 def summarize(
@@ -130,12 +92,13 @@ def summarize(
 ) -> CheckpointComponent:
     """Per-dtype totals and logical parameters of one component's headers."""
     tensors = [t for h in headers for t in h.tensors]
-    seen: dict[str, Path] = {}
+    seen: dict[str, str] = {}
     for h in headers:
         for t in h.tensors:
             if t.name in seen:
-                raise fail(h.path, f"tensor {t.name!r} is also in {seen[t.name].name}; a tensor belongs to one shard")
-            seen[t.name] = h.path
+                other = seen[t.name].rpartition("/")[2]
+                raise fail(h.file, f"tensor {t.name!r} is also in {other}; a tensor belongs to one shard")
+            seen[t.name] = h.file
     rows: dict[str, list[int]] = {}
     for t in tensors:
         row = rows.setdefault(t.dtype, [0, 0, 0])
@@ -148,7 +111,7 @@ def summarize(
     notes = tuple(QUANTIZATION_NOTES[s] for s in (scheme or "").split("+") if s in QUANTIZATION_NOTES)
     return CheckpointComponent(
         name=name,
-        files=tuple(str(h.path) for h in headers),
+        files=tuple(h.file for h in headers),
         tensors=len(tensors),
         elements=sum(t.elements for t in tensors),
         bytes=sum(t.nbytes for t in tensors),
@@ -165,7 +128,7 @@ def summarize(
 def _folder_files(folder: Path) -> tuple[Path, ...]:
     """The safetensors files of one model folder: its index's shards, its default file, or its only file."""
     indexes = sorted(folder.glob("*" + INDEX_SUFFIX))
-    defaults = [folder / f"{stem}{INDEX_SUFFIX}" for stem in DEFAULT_STEMS]
+    defaults = [folder / f"{stem}{INDEX_SUFFIX}" for stem in WEIGHT_STEMS]
     chosen = [p for p in defaults if p.is_file()] or indexes
     if len(chosen) > 1:
         names = ", ".join(p.name for p in chosen)
@@ -173,7 +136,7 @@ def _folder_files(folder: Path) -> tuple[Path, ...]:
     if chosen:
         return (chosen[0],)
     files = sorted(folder.glob("*.safetensors"))
-    default = [p for p in files if p.stem in DEFAULT_STEMS]
+    default = [p for p in files if p.stem in WEIGHT_STEMS]
     if default:
         return (default[0],)
     if len(files) > 1:
@@ -187,49 +150,57 @@ def _headers(files: tuple[Path, ...]) -> tuple[Header, ...]:
     return tuple(read_header(p) for p in files)
 
 
-def read_checkpoint(path: str | Path) -> tuple[CheckpointReport, dict[str, tuple[Path, ...]]]:
-    """Header counts of a file, a sharded set, a model folder or a pipeline folder; and each component's files.
+def find_weights(path: Path) -> tuple[CheckpointKind, dict[str, tuple[Path, ...]]]:
+    """What ``path`` is and each component's safetensors files (an index stands for its shards); no header read.
 
-    Component names: ``model`` for a file, sharded set or model folder; the pipeline's names otherwise. A pipeline
-    component with a config but no safetensors weights is left out here (the architecture check reports it).
+    Component names: ``model`` for a file, sharded set or model folder; the pipeline's sub-folder names otherwise
+    (every sub-folder with weights: the check pairs them with model_index.json's components).
     """
-    path = Path(path).expanduser()
     if not path.exists():
         raise fail(path, "no such file or folder; give a .safetensors file, an index.json or a model folder")
     parts: dict[str, tuple[Path, ...]]
     if path.is_file():
         if path.name.endswith(INDEX_SUFFIX):
-            kind, files = "sharded", (path,)
+            kind = CheckpointKind.SHARDED
         elif path.suffix == ".safetensors":
-            kind, files = "file", (path,)
+            kind = CheckpointKind.FILE
         else:
             raise fail(path, "not a safetensors file or index; paramcheck reads safetensors headers only")
-        parts = {"model": files}
-    elif (path / "model_index.json").is_file():
-        kind = "pipeline"
-        parts = {}  # every sub-folder with weights; the check pairs them with model_index.json's components
-        for sub in sorted(p for p in path.iterdir() if p.is_dir()):
-            found = _folder_files(sub)
-            if found:
-                parts[sub.name] = found
+        parts = {"model": (path,)}
+    elif (path / MODEL_INDEX).is_file():
+        kind = CheckpointKind.PIPELINE
+        found = {sub.name: _folder_files(sub) for sub in sorted(p for p in path.iterdir() if p.is_dir())}
+        parts = {name: files for name, files in found.items() if files}
     else:
-        kind = "model-folder"
+        kind = CheckpointKind.MODEL_FOLDER
         parts = {"model": _folder_files(path)}
     if not any(parts.values()):
         others = sorted(p.name for p in path.rglob("*") if p.suffix in {".bin", ".pt", ".pth", ".ckpt"})
         hint = f" (found {', '.join(others[:3])}: convert to safetensors)" if others else ""
         raise fail(path, f"holds no safetensors weights{hint}; paramcheck check reads safetensors headers only")
-    configs = {name: _config(files[0].parent) for name, files in parts.items()}
-    components = tuple(summarize(name, _headers(files), config=configs[name]) for name, files in parts.items())
-    return CheckpointReport(location=str(path), kind=kind, components=components), parts
+    return kind, parts
 
 
-def _config(folder: Path) -> dict[str, Any] | None:
-    path = folder / "config.json"
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None  # the architecture check reads configs properly and reports them
-    return data if isinstance(data, dict) else None
+def folder_specs(path: Path, kind: CheckpointKind, parts: Mapping[str, tuple[Path, ...]]) -> tuple[ComponentSpec, ...]:
+    """The components the checkpoint's own configs describe: its pipeline or model folder, or the folder of a lone
+    file or index when that holds a config; ``()`` when there is none."""
+    if kind in (CheckpointKind.PIPELINE, CheckpointKind.MODEL_FOLDER):
+        return read_folder(path).components
+    folder = parts["model"][0].parent
+    return read_folder(folder).components if (folder / CONFIG).is_file() else ()
+
+
+def summarize_weights(
+    path: Path, kind: CheckpointKind, parts: Mapping[str, tuple[Path, ...]], specs: Iterable[ComponentSpec]
+) -> CheckpointReport:
+    """Header counts of each component's files; a quantized format's settings come from the specs' configs."""
+    configs = {spec.name: spec.config for spec in specs}
+    components = tuple(summarize(name, _headers(files), config=configs.get(name)) for name, files in parts.items())
+    return CheckpointReport(location=str(path), kind=kind, components=components)
+
+
+def read_checkpoint(path: str | Path) -> tuple[CheckpointReport, dict[str, tuple[Path, ...]]]:
+    """Header counts of a file, a sharded set, a model folder or a pipeline folder; and each component's files."""
+    path = Path(path).expanduser()
+    kind, parts = find_weights(path)
+    return summarize_weights(path, kind, parts, folder_specs(path, kind, parts)), parts

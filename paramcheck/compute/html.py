@@ -6,7 +6,10 @@ import io
 from html import escape
 from pathlib import Path
 
+from rich.console import Console
+
 from ..errors import ParamcheckError
+from ..plot import figure_bytes
 from ..render import component_table
 from .analysis import Analysis
 from .tables import flops_table, memory_fit_table, memory_weights_table
@@ -22,16 +25,12 @@ pre { font-size: 12px; background: #f6f8fa; padding: 1em; overflow-x: auto; }
 
 def _text(table: object) -> str:
     """A rich table as plain text (its box drawing kept), for a <pre> block."""
-    from rich.console import Console
-
     console = Console(width=240, record=True, file=io.StringIO(), color_system=None)
     console.print(table)
     return console.export_text()
 
 
 def render_html(analysis: Analysis) -> str:
-    from ..plot import figure_bytes
-
     report = analysis.report
     parts = [
         f"<h1>paramcheck report: {escape(report.model)}</h1>",

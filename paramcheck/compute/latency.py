@@ -7,11 +7,10 @@ overhead and no fusion: a lower bound on an eager bf16 run, not a measurement.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 from ..errors import ConfigError, suggest
+from ..results import Result
 from .flops import FlopReport, ForwardCount
 
 __all__ = ["ESTIMATE_NOTE", "GPU", "GPUS", "ForwardLatency", "LatencyReport", "gpu", "latency_report"]
@@ -24,7 +23,6 @@ class GPU:
     name: str
     bf16_flops: float
     bandwidth: float
-    memory_gb: int
     source: str
 
 
@@ -34,7 +32,6 @@ GPUS: tuple[GPU, ...] = (
         name="H100 SXM",
         bf16_flops=989.4e12,
         bandwidth=3.35e12,
-        memory_gb=80,
         source="NVIDIA H100 Tensor Core GPU datasheet: BF16 1,979 TFLOPS with sparsity, 3.35 TB/s "
         "(https://resources.nvidia.com/en-us-tensor-core/nvidia-tensor-core-gpu-datasheet)",
     ),
@@ -42,14 +39,12 @@ GPUS: tuple[GPU, ...] = (
         name="H100 PCIe",
         bf16_flops=756.0e12,
         bandwidth=2.0e12,
-        memory_gb=80,
         source="NVIDIA H100 datasheet, PCIe column: BF16 1,513 TFLOPS with sparsity, 2 TB/s (same URL)",
     ),
     GPU(
         name="H200 SXM",
         bf16_flops=989.4e12,
         bandwidth=4.8e12,
-        memory_gb=141,
         source="NVIDIA H200 datasheet: BF16 1,979 TFLOPS with sparsity, 4.8 TB/s "
         "(https://www.nvidia.com/en-us/data-center/h200/)",
     ),
@@ -57,7 +52,6 @@ GPUS: tuple[GPU, ...] = (
         name="A100 80GB SXM",
         bf16_flops=312e12,
         bandwidth=2.039e12,
-        memory_gb=80,
         source="NVIDIA A100 datasheet: BF16 312 TFLOPS dense, 2,039 GB/s (80GB SXM) "
         "(https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/"
         "nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf)",
@@ -66,7 +60,6 @@ GPUS: tuple[GPU, ...] = (
         name="L40S",
         bf16_flops=362.05e12,
         bandwidth=864e9,
-        memory_gb=48,
         source="NVIDIA L40S datasheet: BF16 362.05 TFLOPS dense (733 with sparsity), 864 GB/s "
         "(https://resources.nvidia.com/en-us-l40s/l40s-datasheet-28413)",
     ),
@@ -74,7 +67,6 @@ GPUS: tuple[GPU, ...] = (
         name="L4",
         bf16_flops=121e12,
         bandwidth=300e9,
-        memory_gb=24,
         source="NVIDIA L4 datasheet: BF16 242 TFLOPS with sparsity, 300 GB/s "
         "(https://resources.nvidia.com/en-us-data-center-overview/l4-gpu-datasheet)",
     ),
@@ -82,7 +74,6 @@ GPUS: tuple[GPU, ...] = (
         name="RTX 4090",
         bf16_flops=165.2e12,
         bandwidth=1008e9,
-        memory_gb=24,
         source="NVIDIA Ada GPU Architecture whitepaper, appendix A: peak BF16 tensor TFLOPS with FP32 accumulate "
         "165.2 dense, 1008 GB/s (https://images.nvidia.com/aem-dam/Solutions/geforce/ada/"
         "nvidia-ada-gpu-architecture.pdf)",
@@ -106,7 +97,7 @@ def gpu(name: str) -> GPU:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ForwardLatency:
+class ForwardLatency(Result):
     """Seconds for one forward: compute-bound (FLOPs/peak), memory-bound (bytes/bandwidth), per-op roofline."""
 
     component: str
@@ -115,55 +106,20 @@ class ForwardLatency:
     memory_seconds: float
     roofline_seconds: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "component": self.component,
-            "forwards": self.forwards,
-            "compute_seconds": self.compute_seconds,
-            "memory_seconds": self.memory_seconds,
-            "roofline_seconds": self.roofline_seconds,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ForwardLatency:
-        return cls(
-            component=data["component"],
-            forwards=int(data["forwards"]),
-            compute_seconds=float(data["compute_seconds"]),
-            memory_seconds=float(data["memory_seconds"]),
-            roofline_seconds=float(data["roofline_seconds"]),
-        )
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class LatencyReport:
+class LatencyReport(Result):
+    """The estimated seconds of one call on one GPU, per component forward; ``estimate`` is always true."""
+
     model: str
     gpu: str
+    estimate: bool = field(init=False, default=True)
+    total_seconds: float = field(init=False)
     forwards: tuple[ForwardLatency, ...]
     notes: tuple[str, ...] = (ESTIMATE_NOTE,)
 
-    @property
-    def total_seconds(self) -> float:
-        return sum(f.forwards * f.roofline_seconds for f in self.forwards)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "gpu": self.gpu,
-            "estimate": True,
-            "total_seconds": self.total_seconds,
-            "forwards": [f.to_dict() for f in self.forwards],
-            "notes": list(self.notes),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LatencyReport:
-        return cls(
-            model=data["model"],
-            gpu=data["gpu"],
-            forwards=tuple(ForwardLatency.from_dict(f) for f in data["forwards"]),
-            notes=tuple(data.get("notes", ())),
-        )
+    def __post_init__(self) -> None:
+        self._derive(total_seconds=sum(f.forwards * f.roofline_seconds for f in self.forwards))
 
 
 def forward_latency(forward: ForwardCount, device: GPU) -> ForwardLatency:

@@ -8,20 +8,27 @@ context and allocator slack, assumed 1 GiB) is at most its memory.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
-from ..results import ModelReport
+from ..results import ModelReport, Result, pairs
 from .flops import FlopReport
+from .workload import Role
 
-__all__ = ["CARDS_GIB", "FORMATS", "ComponentMemory", "MemoryReport", "WeightFormat", "memory_report"]
+__all__ = [
+    "CARDS_GIB",
+    "WEIGHT_FORMATS",
+    "Advice",
+    "ComponentMemory",
+    "MemoryReport",
+    "WeightFormat",
+    "memory_report",
+]
 
 GIB = 1024**3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class WeightFormat:
+class WeightFormat(Result):
     """A way to store weights: bits per parameter, scale overhead included, and what that overhead is."""
 
     name: str
@@ -32,7 +39,7 @@ class WeightFormat:
         return -(-int(parameters * self.bits * 8) // 64)  # ceil(parameters * bits / 8), exact for bits in 1/8ths
 
 
-FORMATS: tuple[WeightFormat, ...] = (
+WEIGHT_FORMATS: tuple[WeightFormat, ...] = (
     WeightFormat(name="fp32", bits=32, overhead="none"),
     WeightFormat(name="bf16", bits=16, overhead="none (fp16 the same)"),
     WeightFormat(name="fp8", bits=8, overhead="one fp32 scale per tensor: negligible"),
@@ -49,46 +56,66 @@ CARDS_GIB: tuple[int, ...] = (12, 16, 24, 48, 80)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ComponentMemory:
+class ComponentMemory(Result):
+    """One component's parameters and the activation peak of its forward (0 when it was not counted)."""
+
     component: str
-    role: str
+    role: Role
     parameters: int
     peak_activation_bytes: int
+    weight_bytes: tuple[tuple[str, int], ...] = pairs(init=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "component": self.component,
-            "role": self.role,
-            "parameters": self.parameters,
-            "peak_activation_bytes": self.peak_activation_bytes,
-            "weight_bytes": {f.name: f.bytes(self.parameters) for f in FORMATS},
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ComponentMemory:
-        return cls(
-            component=data["component"],
-            role=data["role"],
-            parameters=int(data["parameters"]),
-            peak_activation_bytes=int(data["peak_activation_bytes"]),
-        )
+    def __post_init__(self) -> None:
+        self._derive(weight_bytes=tuple((f.name, f.bytes(self.parameters)) for f in WEIGHT_FORMATS))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class MemoryReport:
+class Advice(Result):
+    """What one weight format needs with or without the text encoders on the card, and the cards it fits."""
+
+    format: str
+    bits_per_parameter: float
+    offload_text_encoders: bool
+    weight_bytes: int
+    activation_bytes: int
+    needed_bytes: int
+    fits_gib: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryReport(Result):
     """Weights and activations of one model's components, and what follows for cards of ``cards_gib`` GiB."""
 
     model: str
     components: tuple[ComponentMemory, ...]
     cards_gib: tuple[int, ...] = CARDS_GIB
     reserve_bytes: int = GIB
+    formats: tuple[WeightFormat, ...] = field(init=False)
+    advice: tuple[Advice, ...] = field(init=False)
     notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self._derive(
+            formats=WEIGHT_FORMATS,
+            advice=tuple(self._advice(fmt, offload) for fmt in WEIGHT_FORMATS for offload in (False, True)),
+        )
+
+    def _advice(self, fmt: WeightFormat, offload_text: bool) -> Advice:
+        return Advice(
+            format=fmt.name,
+            bits_per_parameter=fmt.bits,
+            offload_text_encoders=offload_text,
+            weight_bytes=self.weight_bytes(fmt, offload_text=offload_text),
+            activation_bytes=self.activation_bytes(offload_text=offload_text),
+            needed_bytes=self.needed_bytes(fmt, offload_text=offload_text),
+            fits_gib=tuple(g for g in self.cards_gib if self.fits(fmt, g, offload_text=offload_text)),
+        )
 
     def weight_bytes(self, fmt: WeightFormat, *, offload_text: bool = False) -> int:
         return sum(fmt.bytes(c.parameters) for c in self._resident(offload_text))
 
     def _resident(self, offload_text: bool) -> tuple[ComponentMemory, ...]:
-        return tuple(c for c in self.components if not (offload_text and c.role == "text_encoder"))
+        return tuple(c for c in self.components if not (offload_text and c.role == Role.TEXT_ENCODER))
 
     def activation_bytes(self, *, offload_text: bool = False) -> int:
         """The largest single-forward peak among the components on the card (they run one after another)."""
@@ -106,41 +133,6 @@ class MemoryReport:
 
     def smallest_card(self, fmt: WeightFormat, *, offload_text: bool = False) -> int | None:
         return next((g for g in sorted(self.cards_gib) if self.fits(fmt, g, offload_text=offload_text)), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        advice = []
-        for fmt in FORMATS:
-            for offload in (False, True):
-                advice.append(
-                    {
-                        "format": fmt.name,
-                        "bits_per_parameter": fmt.bits,
-                        "offload_text_encoders": offload,
-                        "weight_bytes": self.weight_bytes(fmt, offload_text=offload),
-                        "activation_bytes": self.activation_bytes(offload_text=offload),
-                        "needed_bytes": self.needed_bytes(fmt, offload_text=offload),
-                        "fits_gib": [g for g in self.cards_gib if self.fits(fmt, g, offload_text=offload)],
-                    }
-                )
-        return {
-            "model": self.model,
-            "components": [c.to_dict() for c in self.components],
-            "cards_gib": list(self.cards_gib),
-            "reserve_bytes": self.reserve_bytes,
-            "formats": [{"name": f.name, "bits": f.bits, "overhead": f.overhead} for f in FORMATS],
-            "advice": advice,
-            "notes": list(self.notes),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> MemoryReport:
-        return cls(
-            model=data["model"],
-            components=tuple(ComponentMemory.from_dict(c) for c in data["components"]),
-            cards_gib=tuple(int(g) for g in data.get("cards_gib", CARDS_GIB)),
-            reserve_bytes=int(data.get("reserve_bytes", GIB)),
-            notes=tuple(data.get("notes", ())),
-        )
 
 
 MEMORY_NOTE = (
@@ -169,5 +161,5 @@ def memory_report(report: ModelReport, flops: FlopReport | None = None) -> Memor
     return MemoryReport(model=report.model, components=tuple(components), notes=tuple(notes))
 
 
-def _role_guess(name: str) -> str:
-    return "text_encoder" if name.startswith("text_encoder") else "other"
+def _role_guess(name: str) -> Role:
+    return Role.TEXT_ENCODER if name.startswith("text_encoder") else Role.OTHER

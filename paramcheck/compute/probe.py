@@ -2,7 +2,8 @@
 
 FLOPs come from PyTorch's own counting (``torch.utils.flop_counter``): ``FlopCounterMode`` gives the official
 total and its per-op formulas (``flop_registry``) give each call's share, so the two always agree. Nothing is
-computed: meta tensors carry shapes only.
+computed: meta tensors carry shapes only. Each op's layer type (attention, linear, conv, other) comes from the
+ordered ``CATEGORY_RULES`` table.
 
 Two adjustments make a meta forward look like a GPU one:
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -27,23 +28,56 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
-__all__ = ["OpRecord", "Probe", "probe_forward"]
+from ..results import Result
 
-FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+__all__ = ["CATEGORIES", "CATEGORY_RULES", "OpCount", "Probe", "ProbeResult", "op_category", "probe_forward"]
+
+# Ordered (first match wins) rules from aten op name to layer type, fvcore-style: users may extend the tuple.
+# A Linear on a (batch, tokens, features) input reaches aten as mm/addmm; attention scores and their weighted sum
+# are bmm (eager attention) or one fused scaled_dot_product op.
+CATEGORY_RULES: tuple[tuple[str, str], ...] = (
+    ("_scaled_dot_product", "attention"),
+    ("scaled_dot_product", "attention"),
+    ("bmm", "attention"),
+    ("baddbmm", "attention"),
+    ("mm", "linear"),
+    ("addmm", "linear"),
+    ("convolution", "conv"),
+    ("_convolution", "conv"),
+)
+CATEGORIES = ("attention", "linear", "conv", "other")
+
+# Floating-point torch dtypes: sized at the run's activation dtype whatever the meta module holds.
+TORCH_FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
+
+def op_category(op: str) -> str:
+    """The layer type of an aten op name (``addmm`` -> ``linear``), by ``CATEGORY_RULES``."""
+    for prefix, category in CATEGORY_RULES:
+        if op == prefix or op.startswith(prefix + "."):
+            return category
+    for prefix, category in CATEGORY_RULES:
+        if op.startswith(prefix):
+            return category
+    return "other"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OpRecord:
-    """Calls of one aten op with the same cost in a forward: FLOPs and bytes in and out, each per call."""
+class OpCount(Result):
+    """Calls of one aten op of equal cost within one forward; ``flops`` and ``bytes`` (in and out) are per call."""
 
     op: str
+    category: str = field(init=False)
     calls: int
     flops: int
     bytes: int
 
+    def __post_init__(self) -> None:
+        self._derive(category=op_category(self.op))
+
 
 def _nbytes(t: torch.Tensor, float_bytes: int) -> int:
-    size = float_bytes if t.dtype in FLOAT_DTYPES else t.element_size()
+    size = float_bytes if t.dtype in TORCH_FLOAT_DTYPES else t.element_size()
     return int(t.numel()) * size
 
 
@@ -177,14 +211,16 @@ class Probe(TorchDispatchMode):  # type: ignore[no-untyped-call]
                 self._allocate(o)
         return out
 
-    def records(self) -> tuple[OpRecord, ...]:
-        return tuple(OpRecord(op=op, calls=c, flops=f, bytes=b) for (op, f, b), c in sorted(self.ops.items()))
+    def records(self) -> tuple[OpCount, ...]:
+        return tuple(OpCount(op=op, calls=c, flops=f, bytes=b) for (op, f, b), c in sorted(self.ops.items()))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProbeResult:
+    """One forward: its FLOPs, its ops by cost, and the peak of its live activations."""
+
     flops: int
-    ops: tuple[OpRecord, ...]
+    ops: tuple[OpCount, ...]
     peak_activation_bytes: int
 
 

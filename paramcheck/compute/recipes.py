@@ -1,15 +1,14 @@
-"""What one image costs: per-pipeline defaults (a data table) and, per component class, the meta inputs of a forward.
+"""What one image costs, per component class: its role in the call and the meta inputs of one forward.
 
-The defaults are the pipelines' own (``__call__`` signatures in diffusers 0.42, model cards where the checkpoint is
-meant to run otherwise); every value can be overridden on the command line. A class with no recipe here is skipped
-with a note, never guessed.
+``RECIPES`` maps a component class to a ``Recipe``, made by a few factories (``latent_denoiser``, ``denoiser``,
+``decoder``) from the input builders of ``inputs``. A class with no recipe here is skipped with a note, never
+guessed. The workload defaults per pipeline are ``workload.DEFAULTS``; ``defaults_for`` picks a model's row.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -17,255 +16,50 @@ import torch
 from ..errors import ConfigError
 from ..sources import ModelSource
 from . import inputs as mi
-from .inputs import Forward, Shape
+from .inputs import (
+    CLIP_TOKENS,
+    Build,
+    Config,
+    Dim,
+    Inputs,
+    describe_decode,
+    describe_denoiser,
+    describe_images,
+    describe_text,
+    dim,
+    fixed_tokens,
+    inputs,
+    latents,
+    meta,
+    packed_latents,
+    patch,
+    per_sample,
+    prompt_tokens,
+    safety_inputs,
+    text_inputs,
+    text_mask,
+    text_states,
+    when,
+)
+from .workload import DEFAULTS, ForwardShape, Role, Workload
 
 __all__ = [
     "DEFAULTS",
     "RECIPES",
-    "PipelineDefaults",
+    "Forward",
     "Recipe",
-    "Shape",
     "defaults_for",
     "latent_scales",
-    "pipeline_class",
     "recipe_for",
+    "workload_for",
 ]
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PipelineDefaults:
-    """How a pipeline makes one image by default: size, steps, prompt tokens, and whether it runs CFG.
-
-    ``cfg``: classifier-free guidance, i.e. a second transformer forward per step (conditional and unconditional)
-    and the negative prompt encoded too. ``cfg_batched``: both halves run as one forward of twice the batch
-    (activation memory doubles) rather than two forwards. ``frames``: video frames (1 for an image).
-    ``encode_negative``: under CFG the text encoders also run on the negative prompt (SDXL skips that and uses
-    zeros when no negative prompt is given). ``text_tokens``: components whose token count the pipeline fixes
-    whatever ``prompt_length`` is, as (component name, tokens).
-    """
-
-    key: str
-    height: int
-    width: int
-    steps: int
-    prompt_length: int
-    cfg: bool
-    cfg_batched: bool = False
-    frames: int = 1
-    encode_negative: bool = True
-    text_tokens: tuple[tuple[str, int], ...] = ()
-    source: str = ""
+Forward = Callable[[], Any]
 
 
-# Ordered: the first row whose key is the model id, else the first whose key is the pipeline class, applies.
-DEFAULTS: tuple[PipelineDefaults, ...] = (
-    PipelineDefaults(
-        key="flux.1-schnell",
-        height=1024,
-        width=1024,
-        steps=4,
-        prompt_length=256,
-        cfg=False,
-        source="model card of black-forest-labs/FLUX.1-schnell: 4 steps, guidance_scale=0, max_sequence_length=256",
-    ),
-    PipelineDefaults(
-        key="FluxPipeline",
-        height=1024,
-        width=1024,
-        steps=28,
-        prompt_length=512,
-        cfg=False,
-        source="FluxPipeline.__call__: num_inference_steps=28, max_sequence_length=512, guidance_scale=3.5 is "
-        "a distilled guidance embedding (one forward per step), true_cfg_scale=1.0 (no CFG)",
-    ),
-    PipelineDefaults(
-        key="Lumina2Pipeline",
-        height=1024,
-        width=1024,
-        steps=30,
-        prompt_length=256,
-        cfg=True,
-        source="Lumina2Pipeline.__call__: num_inference_steps=30, guidance_scale=4.0 (CFG, conditional and "
-        "unconditional forwards run one after the other), max_sequence_length=256",
-    ),
-    PipelineDefaults(
-        key="Lumina2Text2ImgPipeline",
-        height=1024,
-        width=1024,
-        steps=30,
-        prompt_length=256,
-        cfg=True,
-        source="Lumina2Pipeline.__call__ (the old name of the same pipeline): 30 steps, guidance_scale=4.0 (CFG)",
-    ),
-    PipelineDefaults(
-        key="StableDiffusion3Pipeline",
-        height=1024,
-        width=1024,
-        steps=28,
-        prompt_length=256,
-        cfg=True,
-        cfg_batched=True,
-        source="StableDiffusion3Pipeline.__call__: num_inference_steps=28, guidance_scale=7.0 (CFG: "
-        "latents concatenated twice, one forward of twice the batch), max_sequence_length=256 (T5; the transformer "
-        "sees 77 CLIP + 256 T5 tokens), height = default_sample_size 128 × vae_scale_factor 8",
-    ),
-    PipelineDefaults(
-        key="StableDiffusionXLPipeline",
-        height=1024,
-        width=1024,
-        steps=50,
-        prompt_length=77,
-        cfg=True,
-        cfg_batched=True,
-        encode_negative=False,
-        source="StableDiffusionXLPipeline.__call__: num_inference_steps=50, guidance_scale=5.0 (CFG, batched), "
-        "CLIP prompts padded to 77; force_zeros_for_empty_prompt=True: no negative prompt is encoded, zeros are "
-        "used; height = unet sample_size 128 × vae_scale_factor 8",
-    ),
-    PipelineDefaults(
-        key="StableDiffusionPipeline",
-        height=512,
-        width=512,
-        steps=50,
-        prompt_length=77,
-        cfg=True,
-        cfg_batched=True,
-        source="StableDiffusionPipeline.__call__: num_inference_steps=50, guidance_scale=7.5 (CFG, batched), "
-        "CLIP prompts padded to 77, the negative prompt '' encoded; height = unet sample_size 64 × "
-        "vae_scale_factor 8; the safety checker runs once per call on the decoded images",
-    ),
-    PipelineDefaults(
-        key="PixArtSigmaPipeline",
-        height=1024,
-        width=1024,
-        steps=20,
-        prompt_length=300,
-        cfg=True,
-        cfg_batched=True,
-        source="PixArtSigmaPipeline.__call__: num_inference_steps=20, guidance_scale=4.5 (CFG, batched), "
-        "negative_prompt='' encoded, max_sequence_length=300; height = transformer sample_size 128 × 8",
-    ),
-    PipelineDefaults(
-        key="LuminaText2ImgPipeline",
-        height=1024,
-        width=1024,
-        steps=30,
-        prompt_length=256,
-        cfg=True,
-        cfg_batched=True,
-        source="LuminaPipeline.__call__ (LuminaText2ImgPipeline is its old name): num_inference_steps=30, "
-        "guidance_scale=4.0 (CFG, batched), max_sequence_length=256; height = sample_size 128 × 8",
-    ),
-    PipelineDefaults(
-        key="LuminaPipeline",
-        height=1024,
-        width=1024,
-        steps=30,
-        prompt_length=256,
-        cfg=True,
-        cfg_batched=True,
-        source="LuminaPipeline.__call__: num_inference_steps=30, guidance_scale=4.0 (CFG, batched), "
-        "max_sequence_length=256; height = sample_size 128 × 8",
-    ),
-    PipelineDefaults(
-        key="QwenImagePipeline",
-        height=1024,
-        width=1024,
-        steps=50,
-        prompt_length=512,
-        cfg=False,
-        source="QwenImagePipeline.__call__: num_inference_steps=50, max_sequence_length=512, true_cfg_scale=4.0 "
-        "but negative_prompt=None, and true CFG runs only with a negative prompt (--cfg counts it: two "
-        "forwards per step); height = default_sample_size 128 × vae_scale_factor 8; the encoder's 34 template "
-        "tokens are not counted",
-    ),
-    PipelineDefaults(
-        key="WanPipeline",
-        height=480,
-        width=832,
-        steps=50,
-        prompt_length=512,
-        cfg=True,
-        frames=81,
-        source="WanPipeline.__call__: height=480, width=832, num_frames=81 (21 latent frames), "
-        "num_inference_steps=50, guidance_scale=5.0 (CFG: conditional and unconditional forwards one after "
-        "the other), max_sequence_length=512",
-    ),
-    PipelineDefaults(
-        key="SanaPipeline",
-        height=1024,
-        width=1024,
-        steps=20,
-        prompt_length=300,
-        cfg=True,
-        cfg_batched=True,
-        source="SanaPipeline.__call__: height=width=1024, num_inference_steps=20, guidance_scale=4.5 (CFG, "
-        "batched), max_sequence_length=300; the default complex_human_instruction lengthens the Gemma forward "
-        "by its own tokens (not counted: no tokenizer here)",
-    ),
-    PipelineDefaults(
-        key="AuraFlowPipeline",
-        height=1024,
-        width=1024,
-        steps=50,
-        prompt_length=256,
-        cfg=True,
-        cfg_batched=True,
-        source="AuraFlowPipeline.__call__: height=width=1024, num_inference_steps=50, guidance_scale=3.5 (CFG, "
-        "batched), max_sequence_length=256",
-    ),
-    PipelineDefaults(
-        key="HunyuanDiTPipeline",
-        height=1024,
-        width=1024,
-        steps=50,
-        prompt_length=256,
-        cfg=True,
-        cfg_batched=True,
-        text_tokens=(("text_encoder", 77), ("text_encoder_2", 256)),
-        source="HunyuanDiTPipeline.__call__: num_inference_steps=50, guidance_scale=5.0 (CFG, batched); "
-        "encode_prompt pads Bert to 77 and T5 to 256 tokens (fixed: the transformer's T5 pooler takes exactly "
-        "text_len_t5 = 256); height = default_sample_size 128 × 8",
-    ),
-    PipelineDefaults(
-        key="CogView4Pipeline",
-        height=1024,
-        width=1024,
-        steps=50,
-        prompt_length=1024,
-        cfg=True,
-        source="CogView4Pipeline.__call__: num_inference_steps=50, guidance_scale=5.0 (CFG: two forwards one "
-        "after the other), max_sequence_length=1024 (prompts pad to the longest, a multiple of 16: an upper "
-        "bound); height = transformer sample_size 128 × vae_scale_factor 8",
-    ),
-    PipelineDefaults(
-        key="DiTPipeline",
-        height=256,
-        width=256,
-        steps=50,
-        prompt_length=1,
-        cfg=True,
-        cfg_batched=True,
-        source="DiTPipeline.__call__: num_inference_steps=50, guidance_scale=4.0 (CFG, batched); class-conditional, "
-        "no text encoder (prompt length unused); height = transformer sample_size 32 × 8",
-    ),
-)
-
-
-def pipeline_class(source: ModelSource) -> str | None:
-    """The ``_class_name`` of the source's model_index.json, when it has one."""
-    for spec in source.components:
-        if spec.folder is not None:
-            index = spec.folder.parent / "model_index.json"
-            if index.is_file():
-                name = json.loads(index.read_text(encoding="utf-8")).get("_class_name")
-                return name if isinstance(name, str) else None
-    return None
-
-
-def defaults_for(source: ModelSource) -> PipelineDefaults:
+def defaults_for(source: ModelSource) -> Workload:
     """The defaults row for a model; a one-line error naming the pipeline class when there is none."""
-    cls = pipeline_class(source)
+    cls = source.pipeline_class
     for row in DEFAULTS:
         if row.key == source.model:
             return row
@@ -279,68 +73,245 @@ def defaults_for(source: ModelSource) -> PipelineDefaults:
     )
 
 
-def override(row: PipelineDefaults, **values: Any) -> PipelineDefaults:
-    """The row with the values that are not ``None`` replaced."""
-    return replace(row, **{k: v for k, v in values.items() if v is not None})
+def workload_for(source: ModelSource, overrides: Mapping[str, int | bool | str]) -> Workload:
+    """The model's defaults row with ``overrides`` (``Workload`` field -> value) in place."""
+    return defaults_for(source).with_values(overrides)
 
 
-# --- forwards -------------------------------------------------------------------------------------------------
+# --- recipes --------------------------------------------------------------------------------------------------
+
+
+def _call(module: torch.nn.Module, kwargs: Inputs) -> Any:
+    return module(**kwargs)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Recipe:
     """How a component class takes part in making an image.
 
-    ``role``: ``text_encoder`` (once per prompt, and once more per negative prompt under CFG), ``denoiser`` (each
-    step, twice under CFG), ``vae_decoder`` (once per call) or ``safety_checker`` (once per call, on the decoded
-    images). ``forward(module, config, shape)`` returns a callable running one forward on meta inputs;
-    ``describe`` says what those inputs are.
+    ``role``: when and how often it runs (``workload.Role``). ``inputs(config, shape)`` builds the keyword arguments
+    of one forward on meta tensors, ``run(module, kwargs)`` runs that forward, ``describe(kwargs, config)`` says in a
+    few words what it sees, from the tensors built.
     """
 
-    role: str
-    forward: Callable[[torch.nn.Module, Mapping[str, Any], Shape], Forward]
-    describe: Callable[[Mapping[str, Any], Shape], str]
+    role: Role
+    inputs: Callable[[Config, ForwardShape], Inputs]
+    run: Callable[[torch.nn.Module, Inputs], Any] = _call
+    describe: Callable[[Inputs, Config], str]
+
+    def prepare(self, module: torch.nn.Module, config: Config, shape: ForwardShape) -> tuple[Forward, str]:
+        """A callable running one forward of ``module`` on meta inputs, and what those inputs are."""
+        kwargs = self.inputs(config, shape)
+        return (lambda: self.run(module, kwargs)), self.describe(kwargs, config)
+
+    def forward(self, module: torch.nn.Module, config: Config, shape: ForwardShape) -> Forward:
+        return self.prepare(module, config, shape)[0]
 
 
-TEXT = Recipe(role="text_encoder", forward=mi.text_forward, describe=mi.text_describe)
-VAE = Recipe(role="vae_decoder", forward=mi.vae_forward, describe=mi.vae_describe)
-VIDEO_VAE = Recipe(role="vae_decoder", forward=mi.video_vae_forward, describe=mi.video_vae_describe)
+def denoiser(**builders: Build) -> Recipe:
+    """A denoiser called with these keyword arguments (and ``return_dict=False``), once or twice per step."""
+    return Recipe(role=Role.DENOISER, inputs=inputs(**builders, return_dict=False), describe=describe_denoiser)
 
 
-def _denoiser(forward: Callable[[torch.nn.Module, Mapping[str, Any], Shape], Forward]) -> Recipe:
-    return Recipe(role="denoiser", forward=forward, describe=mi.tokens_describe)
+def latent_denoiser(
+    channels: Dim,
+    text_width: Dim,
+    *,
+    packed: bool = False,
+    video: bool = False,
+    tokens: Callable[[Config, ForwardShape], int] = prompt_tokens,
+    **extra: Build,
+) -> Recipe:
+    """The common denoiser: latents of ``channels``, text states of ``text_width``, a timestep, and ``extra``.
 
+    ``packed``: 2x2 latent patches packed into tokens (FLUX, Qwen-Image); ``video``: latents with a frame axis;
+    ``tokens``: the text tokens it sees (the prompt length unless the pipeline fixes or joins them).
+    """
+    return denoiser(
+        hidden_states=packed_latents(channels) if packed else latents(channels, video=video),
+        encoder_hidden_states=text_states(text_width, tokens),
+        timestep=per_sample(),
+        **extra,
+    )
+
+
+def decoder(channels: Dim, *, video: bool = False) -> Recipe:
+    """A VAE decoding the final latents once per call (AutoencoderKLWan/QwenImage: 5-D, an image is 1 frame)."""
+
+    def run(module: torch.nn.Module, kwargs: Inputs) -> Any:
+        decode: Any = module.decode  # diffusers' VAEs: a method, not a submodule
+        return decode(kwargs["z"], return_dict=False)
+
+    z = latents(channels, multiple=lambda config: 1, video=video, what="VAE")
+    return Recipe(role=Role.VAE_DECODER, inputs=inputs(z=z), run=run, describe=describe_decode)
+
+
+def _safety_run(module: torch.nn.Module, kwargs: Inputs) -> Any:
+    """StableDiffusionSafetyChecker.forward without its numpy tail: CLIP vision, projection, concept distances."""
+    from diffusers.pipelines.stable_diffusion.safety_checker import cosine_distance
+
+    m: Any = module
+    embeds = m.visual_projection(m.vision_model(kwargs["pixels"])[1])
+    return cosine_distance(embeds, m.special_care_embeds), cosine_distance(embeds, m.concept_embeds)
+
+
+# --- inputs particular to one model -------------------------------------------------------------------------------
+
+
+def _packed_ids(config: Config, shape: ForwardShape) -> torch.Tensor:
+    """FluxPipeline._prepare_latent_image_ids: one (t, h, w) position per packed token."""
+    h, w = shape.latent_hw(2)
+    return meta((h // 2) * (w // 2), 3)
+
+
+def _text_ids(config: Config, shape: ForwardShape) -> torch.Tensor:
+    return meta(shape.prompt_length, 3)
+
+
+def _img_shapes(config: Config, shape: ForwardShape) -> list[list[tuple[int, int, int]]]:
+    """QwenImagePipeline.__call__: one (frames, h, w) of packed latents per sample."""
+    h, w = shape.latent_hw(2)
+    return [[(1, h // 2, w // 2)]] * shape.batch
+
+
+def _unet_up_factor(config: Config) -> int:
+    """UNet2DConditionModel.default_overall_up_factor: the latents must divide by it."""
+    return int(2 ** max(len(config.get("up_block_types", ())) - 1, 0))
+
+
+def _sdxl_conditions(config: Config, shape: ForwardShape) -> dict[str, torch.Tensor]:
+    """StableDiffusionXLPipeline._get_add_time_ids: pooled text and 6 size ids, each embedded to a time dim."""
+    time_ids = 6
+    total = dim(config, ("projection_class_embeddings_input_dim", 2816))
+    pooled = total - time_ids * dim(config, ("addition_time_embed_dim", 256))
+    return {"text_embeds": meta(shape.batch, pooled), "time_ids": meta(shape.batch, time_ids)}
+
+
+def _lumina_rope(config: Config, shape: ForwardShape) -> torch.Tensor:
+    """LuminaPipeline.__call__: rotary embeddings of a 384x384 grid, at the transformer's head dim."""
+    from diffusers.models.embeddings import get_2d_rotary_pos_embed_lumina
+
+    head_dim = dim(config, ("hidden_size", 2304)) // dim(config, ("num_attention_heads", 32))
+    rope = get_2d_rotary_pos_embed_lumina(head_dim, 384, 384)
+    return torch.empty(rope.shape, dtype=rope.dtype, device="meta")
+
+
+def _hunyuan_rope(config: Config, shape: ForwardShape) -> tuple[torch.Tensor, torch.Tensor]:
+    """HunyuanDiTPipeline: 2D rope, (cos, sin) of one row per image token."""
+    p = patch(config)
+    h, w = shape.latent_hw(p)
+    tokens, head_dim = (h // p) * (w // p), dim(config, ("attention_head_dim", 88))
+    return meta(tokens, head_dim), meta(tokens, head_dim)
+
+
+# HunyuanDiTPipeline pads Bert to text_len = 77 and T5 to text_len_t5 = 256 (its attention pooler has one position per
+# token, so no other length runs); SD3 joins CLIP's 77 and T5's max_sequence_length along the sequence.
+BERT, T5 = fixed_tokens(("text_len", 77)), fixed_tokens(("text_len_t5", 256))
+CLIP = fixed_tokens(CLIP_TOKENS)
+
+
+def _clip_and_prompt(config: Config, shape: ForwardShape) -> int:
+    return CLIP_TOKENS + shape.prompt_length
+
+
+TEXT = Recipe(role=Role.TEXT_ENCODER, inputs=text_inputs, describe=describe_text)
 
 # Component class -> recipe. Classes shared by several pipelines (Transformer2DModel: PixArt and DiT) read
 # their config to tell them apart, never the model id.
 RECIPES: Mapping[str, Recipe] = {
-    "CLIPTextModel": TEXT,
-    "CLIPTextModelWithProjection": TEXT,
-    "T5EncoderModel": TEXT,
-    "UMT5EncoderModel": TEXT,
-    "BertModel": TEXT,
-    "GemmaModel": TEXT,
-    "Gemma2Model": TEXT,
-    "GlmModel": TEXT,
-    "Qwen2_5_VLForConditionalGeneration": TEXT,
-    "FluxTransformer2DModel": Recipe(role="denoiser", forward=mi.flux_forward, describe=mi.flux_describe),
-    "Lumina2Transformer2DModel": _denoiser(mi.lumina2_forward),
-    "UNet2DConditionModel": Recipe(role="denoiser", forward=mi.unet_forward, describe=mi.unet_describe),
-    "SD3Transformer2DModel": Recipe(role="denoiser", forward=mi.sd3_forward, describe=mi.sd3_describe),
-    "Transformer2DModel": Recipe(role="denoiser", forward=mi.transformer2d_forward, describe=mi.transformer2d_describe),
-    "LuminaNextDiT2DModel": _denoiser(mi.lumina_next_forward),
-    "QwenImageTransformer2DModel": _denoiser(mi.qwen_image_forward),
-    "WanTransformer3DModel": Recipe(role="denoiser", forward=mi.wan_forward, describe=mi.wan_describe),
-    "SanaTransformer2DModel": _denoiser(mi.sana_forward),
-    "AuraFlowTransformer2DModel": _denoiser(mi.auraflow_forward),
-    "HunyuanDiT2DModel": Recipe(role="denoiser", forward=mi.hunyuan_forward, describe=mi.hunyuan_describe),
-    "CogView4Transformer2DModel": _denoiser(mi.cogview4_forward),
-    "AutoencoderKL": VAE,
-    "AutoencoderDC": VAE,
-    "AutoencoderKLWan": VIDEO_VAE,
-    "AutoencoderKLQwenImage": VIDEO_VAE,
+    **dict.fromkeys(
+        (
+            "CLIPTextModel",
+            "CLIPTextModelWithProjection",
+            "T5EncoderModel",
+            "UMT5EncoderModel",
+            "BertModel",
+            "GemmaModel",
+            "Gemma2Model",
+            "GlmModel",
+            "Qwen2_5_VLForConditionalGeneration",
+        ),
+        TEXT,
+    ),
+    # FluxPipeline packs 2x2 latent patches into one token (the config's patch_size is 1: already packed)
+    "FluxTransformer2DModel": latent_denoiser(
+        ("in_channels", 64),
+        ("joint_attention_dim", 4096),
+        packed=True,
+        pooled_projections=per_sample(("pooled_projection_dim", 768)),
+        img_ids=_packed_ids,
+        txt_ids=_text_ids,
+        guidance=when("guidance_embeds", per_sample()),
+    ),
+    "Lumina2Transformer2DModel": latent_denoiser(
+        ("in_channels", 16), ("cap_feat_dim", 2304), encoder_attention_mask=text_mask(dtype=torch.bool)
+    ),
+    # SD and SDXL: the CLIP hidden states (77 tokens) and, for SDXL, pooled text and six size ids
+    "UNet2DConditionModel": denoiser(
+        sample=latents(("in_channels", 4), multiple=_unet_up_factor),
+        timestep=per_sample(),
+        encoder_hidden_states=text_states(("cross_attention_dim", 768), CLIP),
+        added_cond_kwargs=when(lambda config: config.get("addition_embed_type") == "text_time", _sdxl_conditions),
+    ),
+    "SD3Transformer2DModel": latent_denoiser(
+        ("in_channels", 16),
+        ("joint_attention_dim", 4096),
+        tokens=_clip_and_prompt,
+        pooled_projections=per_sample(("pooled_projection_dim", 2048)),
+    ),
+    # PixArt (PixArtSigmaPipeline: T5 captions, caption_channels set) or DiT (DiTPipeline: class labels)
+    "Transformer2DModel": denoiser(
+        hidden_states=latents(("in_channels", 4)),
+        timestep=per_sample(dtype=torch.long),
+        encoder_hidden_states=when("caption_channels", text_states("caption_channels")),
+        encoder_attention_mask=when("caption_channels", text_mask(dtype=torch.float32, on_meta=True)),
+        added_cond_kwargs=when("caption_channels", lambda config, shape: {"resolution": None, "aspect_ratio": None}),
+        class_labels=when(lambda config: not config.get("caption_channels"), per_sample(dtype=torch.long)),
+    ),
+    "LuminaNextDiT2DModel": latent_denoiser(
+        ("in_channels", 4),
+        ("cross_attention_dim", 2048),
+        encoder_mask=text_mask(),
+        image_rotary_emb=_lumina_rope,
+        cross_attention_kwargs=lambda config, shape: {},  # LuminaPipeline: {} or a base_sequence_length scale
+    ),
+    "QwenImageTransformer2DModel": latent_denoiser(
+        ("in_channels", 64),
+        ("joint_attention_dim", 3584),
+        packed=True,
+        encoder_hidden_states_mask=text_mask(),
+        img_shapes=_img_shapes,
+        guidance=when("guidance_embeds", per_sample()),
+    ),
+    "WanTransformer3DModel": latent_denoiser(("in_channels", 16), ("text_dim", 4096), video=True),
+    "SanaTransformer2DModel": latent_denoiser(
+        ("in_channels", 32), ("caption_channels", 2304), encoder_attention_mask=text_mask()
+    ),
+    "AuraFlowTransformer2DModel": latent_denoiser(("in_channels", 4), ("joint_attention_dim", 2048)),
+    "HunyuanDiT2DModel": latent_denoiser(
+        ("in_channels", 4),
+        ("cross_attention_dim", 1024),
+        tokens=BERT,
+        text_embedding_mask=text_mask(BERT),
+        encoder_hidden_states_t5=text_states(("cross_attention_dim_t5", 2048), T5),
+        text_embedding_mask_t5=text_mask(T5),
+        image_meta_size=per_sample(6),
+        style=per_sample(dtype=torch.long),
+        image_rotary_emb=_hunyuan_rope,
+    ),
+    "CogView4Transformer2DModel": latent_denoiser(
+        ("in_channels", 16),
+        ("text_embed_dim", 4096),
+        original_size=per_sample(2),
+        target_size=per_sample(2),
+        crop_coords=per_sample(2),
+    ),
+    "AutoencoderKL": decoder(("latent_channels", 4)),
+    "AutoencoderDC": decoder(("latent_channels", 4)),
+    "AutoencoderKLWan": decoder(("z_dim", 16), video=True),
+    "AutoencoderKLQwenImage": decoder(("z_dim", 16), video=True),
     "StableDiffusionSafetyChecker": Recipe(
-        role="safety_checker", forward=mi.safety_forward, describe=mi.safety_describe
+        role=Role.SAFETY_CHECKER, inputs=safety_inputs, run=_safety_run, describe=describe_images
     ),
 }
 
@@ -352,7 +323,7 @@ def recipe_for(class_name: str | None) -> Recipe | None:
 def latent_scales(source: ModelSource) -> tuple[int, int]:
     """(spatial, temporal) downsampling of the source's VAE; (8, 1), the common case, when it has none known."""
     for spec in source.components:
-        scales = mi.latent_scales(spec.class_name, dict(spec.config or {}))
+        scales = mi.latent_scales(spec.class_name, spec.config or {})
         if scales is not None:
             return scales
     return 8, 1

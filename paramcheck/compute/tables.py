@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from rich.table import Table
 
+from ..render import percent
 from .flops import FlopReport
 from .latency import LatencyReport
-from .memory import FORMATS, GIB, MemoryReport
+from .memory import GIB, WEIGHT_FORMATS, MemoryReport
 
 __all__ = ["flops_table", "memory_fit_table", "memory_weights_table"]
 
 
-def _share(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.1f}%" if whole else "-"
+_share = partial(percent, digits=1)  # the FLOP table's shares, to one decimal
 
 
 def flops_table(report: FlopReport, latency: LatencyReport | None = None) -> Table:
@@ -73,21 +75,21 @@ def memory_weights_table(report: MemoryReport) -> Table:
     table = Table(title=f"{report.model} — weights by storage format (GiB)", title_justify="left")
     table.add_column("component")
     table.add_column("parameters", justify="right")
-    for fmt in FORMATS:
+    for fmt in WEIGHT_FORMATS:
         table.add_column(f"{fmt.name} ({fmt.bits:g} bit)", justify="right")
     table.add_column("activations, 1 forward", justify="right")
     for c in report.components:
         table.add_row(
             c.component,
             f"{c.parameters:,}",
-            *(_gib(fmt.bytes(c.parameters)) for fmt in FORMATS),
+            *(_gib(fmt.bytes(c.parameters)) for fmt in WEIGHT_FORMATS),
             _gib(c.peak_activation_bytes) if c.peak_activation_bytes else "-",
         )
     table.add_section()
     table.add_row(
         "total",
         f"{sum(c.parameters for c in report.components):,}",
-        *(_gib(report.weight_bytes(fmt)) for fmt in FORMATS),
+        *(_gib(report.weight_bytes(fmt)) for fmt in WEIGHT_FORMATS),
         "",
         style="bold",
     )
@@ -106,7 +108,7 @@ def memory_fit_table(report: MemoryReport) -> Table:
     table.add_column("smallest card", justify="right")
     table.add_column("needed, text encoders offloaded", justify="right")
     table.add_column("smallest card", justify="right")
-    for fmt in FORMATS:
+    for fmt in WEIGHT_FORMATS:
         row = [fmt.name]
         for offload in (False, True):
             card = report.smallest_card(fmt, offload_text=offload)

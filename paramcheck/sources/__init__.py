@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from ..errors import SourceError, UnknownModelError, suggest
@@ -46,7 +47,7 @@ def resolve(spec: str | Path, revision: str | None = None) -> ModelSource:
         bundled = bundled_model(text)
         source = read_folder(bundled.folder, model=text, kind=SourceKind.BUNDLED)
         info = SourceInfo(kind=SourceKind.BUNDLED, location=bundled.hub_repo or text, weights=False)
-        return ModelSource(model=text, info=info, components=source.components)
+        return dataclasses.replace(source, info=info)
     path = Path(text).expanduser()
     if path.exists():
         return read_folder(path)

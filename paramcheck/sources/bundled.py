@@ -2,38 +2,32 @@
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ..errors import UnknownModelError, suggest
+from ..fileio import read_json
 
 __all__ = ["BundledModel", "bundled_ids", "bundled_model"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BundledModel:
-    """A bundled model: its id, the hub repository its configs reproduce, and its folder."""
+    """A bundled model: its id, the hub repository its configs reproduce, its folder, and the independent published
+    facts recorded next to the configs (``facts.json``)."""
 
     id: str
     hub_repo: str | None
     folder: Path
+    facts: tuple[dict[str, Any], ...] = field(default=(), compare=False)
 
     @property
     def family(self) -> str:
         match = re.match(r"[a-z]+", self.id)
         return match.group(0) if match else self.id
-
-    def facts(self) -> tuple[dict[str, Any], ...]:
-        """The independent published facts recorded next to the configs (``facts.json``)."""
-        path = self.folder / "facts.json"
-        if not path.is_file():
-            return ()
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return tuple(data.get("facts", ()))
 
 
 def _root() -> Path:
@@ -54,8 +48,11 @@ def bundled_model(model_id: str) -> BundledModel:
     if model_id not in ids:
         raise UnknownModelError(f"unknown model {model_id!r}; {suggest(model_id, ids)}")
     folder = _root() / model_id
-    hub_repo = None
-    facts_path = folder / "facts.json"
-    if facts_path.is_file():
-        hub_repo = json.loads(facts_path.read_text(encoding="utf-8")).get("hub_repo")
-    return BundledModel(id=model_id, hub_repo=hub_repo, folder=folder)
+    facts = read_json(folder / "facts.json") if (folder / "facts.json").is_file() else {}
+    hub_repo = facts.get("hub_repo")
+    return BundledModel(
+        id=model_id,
+        hub_repo=hub_repo if isinstance(hub_repo, str) else None,
+        folder=folder,
+        facts=tuple(facts.get("facts", ())),
+    )

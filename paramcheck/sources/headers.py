@@ -1,24 +1,46 @@
-"""Safetensors headers, never a data page.
+"""Safetensors headers, never a data page: one header type and one validation for local files and hub files.
 
 A safetensors file is ``<u64 little-endian N><N bytes of JSON header><data>``. The header names every tensor's dtype,
 shape and ``[begin, end)`` byte range in the data section, so tensors, elements and bytes per dtype are known from
-the first ``8 + N`` bytes and the file's size. Everything a loader would refuse is refused here too, as one
-``CheckpointError`` naming the file: a truncated file, a header longer than the file, JSON that is not a header, an
-unknown dtype, a byte range that does not fit its shape, ranges that overlap, leave holes or run past the end, and a
-sharded index naming a shard that is missing or disagreeing with it.
+the first ``8 + N`` bytes and the file's size. ``validated`` refuses everything a loader would refuse, as one
+``CheckpointError`` naming the file: an unknown dtype, a shape that is not non-negative integers, a byte range that
+does not fit its shape, ranges that overlap, leave holes or run past the end. ``index_shards`` and ``check_shard``
+do the same for a sharded set's index: shards inside its folder, each holding exactly the tensors the index places
+in it.
+
+The JSON reaches ``validated`` two ways. A hub file is parsed by huggingface_hub's ``parse_safetensors_file_metadata``
+(HTTP range requests; ``hub_header``). A local file is read here (``read_header``): huggingface_hub's local twin
+(``parse_local_safetensors_file_metadata``, 2.4) raises ``AttributeError``/``TypeError`` on a header that is a JSON
+list or whose entries are not objects, drops invalid UTF-8 from tensor names, caps headers at 25 MB where safetensors
+reads 100 MB, and has no file size to check the data section against.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import struct
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CheckpointError
 
-__all__ = ["DTYPE_BITS", "INDEX_SUFFIX", "Header", "TensorInfo", "read_header", "read_index"]
+if TYPE_CHECKING:
+    from huggingface_hub.utils import SafetensorsFileMetadata
+
+__all__ = [
+    "DTYPE_BITS",
+    "Header",
+    "TensorInfo",
+    "check_shard",
+    "hub_header",
+    "index_shards",
+    "read_header",
+    "read_index",
+    "validated",
+]
 
 # bits per element of every dtype safetensors writes (safetensors' Dtype enum, 0.8)
 DTYPE_BITS: dict[str, int] = {
@@ -46,8 +68,9 @@ DTYPE_BITS: dict[str, int] = {
     "U64": 64,
 }
 MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit
-INDEX_SUFFIX = ".safetensors.index.json"
-DEFAULT_STEMS = ("diffusion_pytorch_model", "model")
+
+# one header entry as the JSON gives it, before validation: (name, dtype, shape, data_offsets)
+Entry = tuple[str, Any, Any, Any]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,10 +85,7 @@ class TensorInfo:
 
     @property
     def elements(self) -> int:
-        n = 1
-        for dim in self.shape:
-            n *= dim
-        return n
+        return math.prod(self.shape)
 
     @property
     def nbytes(self) -> int:
@@ -74,17 +94,97 @@ class TensorInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Header:
-    """A validated safetensors header: its tensors in offset order and its ``__metadata__``."""
+    """A validated safetensors header: its file (a local path or ``hf://ORG/NAME@SHA/FILE``), its tensors in offset
+    order and its ``__metadata__``."""
 
-    path: Path
+    file: str
     tensors: tuple[TensorInfo, ...]
     metadata: tuple[tuple[str, str], ...]
-    header_bytes: int
-    file_bytes: int
 
 
-def fail(path: Path, what: str) -> CheckpointError:
-    return CheckpointError(f"{path}: {what}")
+def fail(file: str | Path, what: str) -> CheckpointError:
+    return CheckpointError(f"{file}: {what}")
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _tensor(file: str, name: str, dtype: Any, shape: Any, offsets: Any) -> TensorInfo:
+    if not isinstance(dtype, str) or dtype not in DTYPE_BITS:
+        raise fail(file, f"tensor {name!r} has unknown dtype {dtype!r}; known: {', '.join(DTYPE_BITS)}")
+    if not isinstance(shape, list) or not all(_count(d) for d in shape):
+        raise fail(file, f"tensor {name!r} has a bad shape {shape!r}; expected a list of non-negative integers")
+    if (
+        not isinstance(offsets, list | tuple)
+        or len(offsets) != 2
+        or not all(_count(o) for o in offsets)
+        or offsets[0] > offsets[1]
+    ):
+        raise fail(file, f"tensor {name!r} has bad data_offsets {offsets!r}; expected [begin, end] with begin <= end")
+    info = TensorInfo(name=name, dtype=dtype, shape=tuple(shape), begin=offsets[0], end=offsets[1])
+    bits = info.elements * DTYPE_BITS[dtype]
+    if bits % 8 or bits // 8 != info.nbytes:
+        raise fail(
+            file,
+            f"tensor {name!r}: shape {list(shape)} of {dtype} needs {bits / 8:g} bytes but its offsets span "
+            f"{info.nbytes:,}; the header is inconsistent",
+        )
+    return info
+
+
+def validated(
+    file: str, entries: Iterable[Entry], metadata: Any, *, data_bytes: int | None, exact: bool = True
+) -> Header:
+    """The header of ``file`` once every entry and the layout of the data section check out.
+
+    ``data_bytes`` is the size of the data section (``None``: unknown, the end is not checked); with ``exact=False``
+    it is only an upper bound, so a tensor past it runs past the end but bytes after the last tensor may be padding.
+    """
+    metadata = metadata or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise fail(file, "not a safetensors header: __metadata__ must map strings to strings")
+    tensors = sorted((_tensor(file, *entry) for entry in entries), key=lambda t: (t.begin, t.end))
+    position = 0
+    previous: TensorInfo | None = None
+    for t in tensors:
+        if t.begin < position and previous is not None:
+            raise fail(
+                file,
+                f"overlapping offsets: {t.name!r} [{t.begin:,}, {t.end:,}) overlaps {previous.name!r} "
+                f"[{previous.begin:,}, {previous.end:,}); the file is corrupt",
+            )
+        if t.begin > position:
+            raise fail(
+                file, f"hole in the data: bytes [{position:,}, {t.begin:,}) belong to no tensor before {t.name!r}"
+            )
+        if data_bytes is not None and t.end > data_bytes:
+            raise fail(
+                file,
+                f"tensor {t.name!r} runs past the end: ends at data byte {t.end:,} but the file holds "
+                f"{'' if exact else 'at most '}{data_bytes:,}; truncated?",
+            )
+        position, previous = max(position, t.end), t
+    if exact and data_bytes is not None and position != data_bytes:
+        raise fail(file, f"{data_bytes - position:,} bytes after the last tensor; the header does not describe them")
+    return Header(file=file, tensors=tuple(tensors), metadata=tuple(sorted(metadata.items())))
+
+
+def hub_header(file: str, parsed: SafetensorsFileMetadata, file_bytes: int | None) -> Header:
+    """A header huggingface_hub parsed, validated like a local one.
+
+    The parser does not say how long the header was, so the data section is bounded from above by the file's size
+    less the shortest JSON that encodes the header: a tensor past that bound runs past the end of the file.
+    """
+    entries = [(name, t.dtype, t.shape, t.data_offsets) for name, t in parsed.tensors.items()]
+    data_bytes = None
+    if file_bytes is not None:
+        shortest = {name: {"dtype": d, "shape": s, "data_offsets": o} for name, d, s, o in entries}
+        if parsed.metadata:
+            shortest["__metadata__"] = parsed.metadata
+        text = json.dumps(shortest, separators=(",", ":"), ensure_ascii=False)
+        data_bytes = file_bytes - 8 - len(text.encode("utf-8", "surrogatepass"))
+    return validated(file, entries, parsed.metadata, data_bytes=data_bytes, exact=False)
 
 
 def _read_prefix(path: Path) -> tuple[bytes, int]:
@@ -113,34 +213,8 @@ def _read_prefix(path: Path) -> tuple[bytes, int]:
     return raw, size
 
 
-def _entry(path: Path, name: str, value: Any) -> TensorInfo:
-    if not isinstance(value, dict) or not {"dtype", "shape", "data_offsets"} <= value.keys():
-        raise fail(path, f"not a safetensors header: entry {name!r} lacks dtype/shape/data_offsets")
-    dtype, shape, offsets = value["dtype"], value["shape"], value["data_offsets"]
-    if not isinstance(dtype, str) or dtype not in DTYPE_BITS:
-        raise fail(path, f"tensor {name!r} has unknown dtype {dtype!r}; known: {', '.join(DTYPE_BITS)}")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
-        raise fail(path, f"tensor {name!r} has a bad shape {shape!r}; expected a list of non-negative integers")
-    if (
-        not isinstance(offsets, list)
-        or len(offsets) != 2
-        or not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)
-        or offsets[0] > offsets[1]
-    ):
-        raise fail(path, f"tensor {name!r} has bad data_offsets {offsets!r}; expected [begin, end] with begin <= end")
-    info = TensorInfo(name=name, dtype=dtype, shape=tuple(shape), begin=offsets[0], end=offsets[1])
-    bits = info.elements * DTYPE_BITS[dtype]
-    if bits % 8 or bits // 8 != info.nbytes:
-        raise fail(
-            path,
-            f"tensor {name!r}: shape {list(shape)} of {dtype} needs {bits / 8:g} bytes but its offsets span "
-            f"{info.nbytes:,}; the header is inconsistent",
-        )
-    return info
-
-
 def read_header(path: str | Path) -> Header:
-    """The validated header of one safetensors file, from its first ``8 + N`` bytes and its size."""
+    """The validated header of one local safetensors file, from its first ``8 + N`` bytes and its size."""
     path = Path(path)
     raw, size = _read_prefix(path)
     try:
@@ -149,44 +223,44 @@ def read_header(path: str | Path) -> Header:
         raise fail(path, f"not a safetensors file: its header is not JSON ({e}); check the file") from e
     if not isinstance(data, dict):
         raise fail(path, f"not a safetensors header: a JSON {type(data).__name__}, expected an object")
-    metadata = data.pop("__metadata__", {}) or {}
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise fail(path, "not a safetensors header: __metadata__ must map strings to strings")
-    tensors = sorted((_entry(path, name, value) for name, value in data.items()), key=lambda t: (t.begin, t.end))
-    data_bytes = size - 8 - len(raw)
-    position = 0
-    previous: TensorInfo | None = None
-    for t in tensors:
-        if t.begin < position and previous is not None:
-            raise fail(
-                path,
-                f"overlapping offsets: {t.name!r} [{t.begin:,}, {t.end:,}) overlaps {previous.name!r} "
-                f"[{previous.begin:,}, {previous.end:,}); the file is corrupt",
-            )
-        if t.begin > position:
-            raise fail(
-                path, f"hole in the data: bytes [{position:,}, {t.begin:,}) belong to no tensor before {t.name!r}"
-            )
-        if t.end > data_bytes:
-            raise fail(
-                path,
-                f"tensor {t.name!r} runs past the end: ends at data byte {t.end:,} but the file holds {data_bytes:,}; "
-                "truncated?",
-            )
-        position, previous = max(position, t.end), t
-    if position != data_bytes:
-        raise fail(path, f"{data_bytes - position:,} bytes after the last tensor; the header does not describe them")
-    return Header(
-        path=path,
-        tensors=tuple(tensors),
-        metadata=tuple(sorted(metadata.items())),
-        header_bytes=len(raw),
-        file_bytes=size,
-    )
+    metadata = data.pop("__metadata__", None)
+    entries: list[Entry] = []
+    for name, value in data.items():
+        if not isinstance(value, dict) or not {"dtype", "shape", "data_offsets"} <= value.keys():
+            raise fail(path, f"not a safetensors header: entry {name!r} lacks dtype/shape/data_offsets")
+        entries.append((name, value["dtype"], value["shape"], value["data_offsets"]))
+    return validated(str(path), entries, metadata, data_bytes=size - 8 - len(raw))
+
+
+def index_shards(index: Mapping[str, Any], file: str) -> dict[str, frozenset[str]]:
+    """Shard file -> the tensor names a sharded set's index places in it; every shard inside the index's folder."""
+    weight_map = index.get("weight_map")
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+        raise fail(file, "not a sharded-checkpoint index: no 'weight_map' of tensor name -> shard file")
+    by_shard: dict[str, set[str]] = {}
+    for name, shard in weight_map.items():
+        by_shard.setdefault(shard, set()).add(name)
+    for shard in by_shard:
+        relative = PurePosixPath(shard)
+        if not shard.strip() or relative.is_absolute() or ".." in relative.parts:
+            raise fail(file, f"names shard {shard!r}, which is not inside the index's folder; the index is broken")
+    return {shard: frozenset(names) for shard, names in sorted(by_shard.items())}
+
+
+def check_shard(header: Header, shard: str, names: frozenset[str], index_file: str) -> Header:
+    """``header`` when its shard holds exactly the tensors the index places in it."""
+    held = {t.name for t in header.tensors}
+    extra, absent = held - names, names - held
+    if absent:
+        raise fail(index_file, f"places {sorted(absent)[0]!r} in {shard} but that shard lacks it")
+    if extra:
+        raise fail(index_file, f"{shard} holds {sorted(extra)[0]!r}, which the index does not list")
+    return header
 
 
 def read_index(index_path: str | Path) -> tuple[Header, ...]:
-    """The headers of a sharded set, checked against its index: every shard present, every tensor where it says."""
+    """The headers of a local sharded set, checked against its index: every shard present, every tensor where it
+    says."""
     index_path = Path(index_path)
     try:
         index = json.loads(index_path.read_text(encoding="utf-8"))
@@ -194,23 +268,11 @@ def read_index(index_path: str | Path) -> tuple[Header, ...]:
         raise fail(index_path, "file not found") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise fail(index_path, f"not a readable JSON index ({e}); re-download it") from e
-    weight_map = index.get("weight_map") if isinstance(index, dict) else None
-    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
-        raise fail(index_path, "not a sharded-checkpoint index: no 'weight_map' of tensor name -> shard file")
-    by_shard: dict[str, set[str]] = {}
-    for name, shard in weight_map.items():
-        by_shard.setdefault(shard, set()).add(name)
+    shards = index_shards(index if isinstance(index, dict) else {}, str(index_path))
     headers = []
-    for shard in sorted(by_shard):
+    for shard, names in shards.items():
         path = index_path.parent / shard
         if not path.is_file():
             raise fail(index_path, f"names shard {shard!r}, which is missing; re-download the set")
-        header = read_header(path)
-        names = {t.name for t in header.tensors}
-        extra, absent = names - by_shard[shard], by_shard[shard] - names
-        if absent:
-            raise fail(index_path, f"places {sorted(absent)[0]!r} in {shard} but that shard lacks it")
-        if extra:
-            raise fail(index_path, f"{shard} holds {sorted(extra)[0]!r}, which the index does not list")
-        headers.append(header)
+        headers.append(check_shard(read_header(path), shard, names, str(index_path)))
     return tuple(headers)

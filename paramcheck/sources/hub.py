@@ -3,7 +3,8 @@
 ``hub_source("org/name@rev")`` resolves the revision to the commit the hub answers with, fetches ``model_index.json``
 and each component's ``config.json`` with ``hf_hub_download`` (so HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE and the
 standard cache apply) and reads each component's safetensors headers with huggingface_hub's own
-``parse_safetensors_file_metadata`` (HTTP range requests of the first 100 kB): the weight files are never downloaded.
+``parse_safetensors_file_metadata`` (HTTP range requests of the first 100 kB), validated as local headers are
+(``paramcheck.sources.headers``): the weight files are never downloaded.
 
 The headers are not part of huggingface_hub's cache, so after an online fetch they are kept, per commit, in a small
 JSON manifest under ``$HF_HOME/paramcheck/hub/``; with HF_HUB_OFFLINE=1 the configs come from the hub cache and the
@@ -15,61 +16,59 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, SourceError
+from ..errors import CheckpointError, ConfigError, ParamcheckError, SourceError
+from ..fileio import read_json, write_atomic
 from ..results import SourceInfo, SourceKind
 from ..silence import silenced
-from .headers import TensorInfo
-from .spec import CONFIG, MODEL_INDEX, ComponentSpec, ModelSource, index_entries, model_class
+from .headers import Header, check_shard, hub_header, index_shards, validated
+from .spec import (
+    CONFIG,
+    INDEX_SUFFIX,
+    MODEL_INDEX,
+    WEIGHT_STEMS,
+    ComponentSpec,
+    ModelSource,
+    index_entries,
+    model_class,
+    pipeline_name,
+)
 
 __all__ = ["REPO_ID", "HubModel", "HubWeights", "fetch_hub_model", "hub_source", "parse_hub_spec"]
 
 logger = logging.getLogger(__name__)
 
 REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
-WEIGHT_STEMS = ("diffusion_pytorch_model", "model")  # diffusers, transformers
-INDEX_SUFFIX = ".safetensors.index.json"
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2
 OFFLINE_HINT = "use a bundled id (paramcheck list) or a local folder, or run once with network access to fill the cache"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HubWeights:
-    """The safetensors headers of one component, read remotely: its files (shards in order) and their tensors."""
+    """The safetensors headers of one component, read remotely and validated (shards in order)."""
 
     component: str
-    files: tuple[str, ...]
-    tensors: tuple[TensorInfo, ...]
-    index_total_size: int | None = None
+    headers: tuple[Header, ...]
 
     @property
     def parameters(self) -> int:
         """Elements stored in the files (parameters and persistent buffers, each stored tensor once)."""
-        return sum(t.elements for t in self.tensors)
-
-    @property
-    def nbytes(self) -> int:
-        return sum(t.end - t.begin for t in self.tensors)
-
-    def dtypes(self) -> tuple[tuple[str, int], ...]:
-        """(dtype, elements) pairs, most elements first."""
-        counts: dict[str, int] = {}
-        for t in self.tensors:
-            counts[t.dtype] = counts.get(t.dtype, 0) + t.elements
-        return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        return sum(t.elements for h in self.headers for t in h.tensors)
 
     def note(self) -> str:
-        kind = f"{len(self.files)} shards" if len(self.files) > 1 else "1 file"
-        dtypes = ", ".join(name for name, _ in self.dtypes()) or "no tensors"
+        tensors = [t for h in self.headers for t in h.tensors]
+        elements: dict[str, int] = {}
+        for t in tensors:
+            elements[t.dtype] = elements.get(t.dtype, 0) + t.elements
+        kind = f"{len(self.headers)} shards" if len(self.headers) > 1 else "1 file"
+        dtypes = ", ".join(sorted(elements, key=lambda d: (-elements[d], d))) or "no tensors"
         return (
-            f"{self.component}: safetensors headers ({kind}): {len(self.tensors):,} tensors, "
+            f"{self.component}: safetensors headers ({kind}): {len(tensors):,} tensors, "
             f"{self.parameters:,} elements ({dtypes})"
         )
 
@@ -79,14 +78,10 @@ class HubModel:
     """A hub repository at one commit: the source to build and the headers of its safetensors weights."""
 
     repo: str
-    requested: str | None
     revision: str
     source: ModelSource
     weights: tuple[HubWeights, ...]
     from_cache: bool
-
-    def weights_of(self, component: str) -> HubWeights | None:
-        return next((w for w in self.weights if w.component == component), None)
 
 
 def parse_hub_spec(spec: str) -> tuple[str, str | None]:
@@ -119,7 +114,7 @@ def fetch_hub_model(repo: str, revision: str | None = None) -> HubModel:
     manifest = _read_manifest(repo, sha) if listing is None else None
     if listing is None:
         listing = _manifest_listing(manifest) or _snapshot_listing(repo, sha)
-    components = _components(repo, sha, listing, pinned)
+    pipeline_class, components = _components(repo, sha, listing, pinned)
     notes = [f"hub: {repo} at commit {sha}" + (f" (requested {revision!r})" if revision and revision != sha else "")]
     weights: tuple[HubWeights, ...]
     if listing.from_cache:
@@ -131,7 +126,7 @@ def fetch_hub_model(repo: str, revision: str | None = None) -> HubModel:
             notes.append("hub: offline, configs from the huggingface_hub cache, headers from paramcheck's cache")
         weights = cached or ()
     else:
-        found = [_remote_weights(api, repo, sha, spec, listing.files, pinned) for spec in components]
+        found = [_remote_weights(api, repo, sha, spec, listing, pinned) for spec in components]
         weights = tuple(w for w in found if w is not None)
         _write_manifest(repo, sha, listing.files, weights)
     for spec in components:
@@ -144,11 +139,14 @@ def fetch_hub_model(repo: str, revision: str | None = None) -> HubModel:
         model=repo,
         info=SourceInfo(kind=SourceKind.HUB, location=repo, revision=sha, weights=False),
         components=components,
+        pipeline_class=pipeline_class,
         notes=tuple(notes),
     )
-    return HubModel(
-        repo=repo, requested=revision, revision=sha, source=source, weights=weights, from_cache=listing.from_cache
-    )
+    return HubModel(repo=repo, revision=sha, source=source, weights=weights, from_cache=listing.from_cache)
+
+
+def _location(repo: str, sha: str, filename: str) -> str:
+    return f"hf://{repo}@{sha}/{filename}"
 
 
 # --- listing: which files the commit holds ---------------------------------------------------------------------------
@@ -158,22 +156,25 @@ def fetch_hub_model(repo: str, revision: str | None = None) -> HubModel:
 class _Listing:
     files: tuple[str, ...]
     from_cache: bool
+    sizes: Mapping[str, int] | None = None  # bytes per file, as the hub reports them
 
 
 def _remote_listing(api: Any, repo: str, sha: str, where: str) -> _Listing | None:
-    """The commit's file list from the hub, or ``None`` when the hub cannot be reached (then the cache serves)."""
+    """The commit's files and their sizes from the hub, or ``None`` when the hub cannot be reached (then the cache
+    serves)."""
     import httpx2
     from huggingface_hub.errors import OfflineModeIsEnabled
 
     try:
         with _quiet_hub(), _translated(where, "the file list"):
-            info = api.model_info(repo, revision=sha)
+            info = api.model_info(repo, revision=sha, files_metadata=True)
     except SourceError as e:
         if isinstance(e.__cause__, (httpx2.ConnectError, httpx2.ConnectTimeout, OfflineModeIsEnabled)):
             return None
         raise
-    files = tuple(sorted(s.rfilename for s in (info.siblings or ())))
-    return _Listing(files=files, from_cache=False)
+    siblings = info.siblings or ()
+    sizes = {s.rfilename: s.size for s in siblings if isinstance(s.size, int)}
+    return _Listing(files=tuple(sorted(s.rfilename for s in siblings)), from_cache=False, sizes=sizes)
 
 
 def _snapshot_listing(repo: str, sha: str) -> _Listing:
@@ -191,36 +192,35 @@ def _snapshot_listing(repo: str, sha: str) -> _Listing:
 # --- configs ---------------------------------------------------------------------------------------------------------
 
 
-def _download(repo: str, sha: str, filename: str, where: str) -> Path:
+def _read_json(repo: str, sha: str, filename: str, where: str) -> dict[str, Any]:
+    """A JSON file of the commit, through huggingface_hub's cache."""
     from huggingface_hub import hf_hub_download
 
     with _quiet_hub(), _translated(where, filename):
-        return Path(hf_hub_download(repo, filename, revision=sha, tqdm_class=_silent_tqdm()))
+        path = Path(hf_hub_download(repo, filename, revision=sha, tqdm_class=_silent_tqdm()))
+    return read_json(path)
 
 
-def _read_json(repo: str, sha: str, filename: str, where: str) -> dict[str, Any]:
-    path = _download(repo, sha, filename, where)
-    location = f"hf://{repo}@{sha}/{filename}"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(
-            f"{location}: not valid JSON ({e}); the hub served a broken file: remove it from the cache and retry"
-        ) from e
-    if not isinstance(data, dict):
-        raise ConfigError(f"{location}: expected a JSON object, found {type(data).__name__}")
-    return data
+def _weight_files(folder: str, files: tuple[str, ...]) -> tuple[str, ...]:
+    """The safetensors weights of one component folder ("" for the repo root): its index, or its one file."""
+    present = set(files)
+    for stem in WEIGHT_STEMS:
+        for name in (f"{folder}{stem}{INDEX_SUFFIX}", f"{folder}{stem}.safetensors"):
+            if name in present:
+                return (name,)
+    return ()
 
 
-def _components(repo: str, sha: str, listing: _Listing, where: str) -> tuple[ComponentSpec, ...]:
+def _components(repo: str, sha: str, listing: _Listing, where: str) -> tuple[str | None, tuple[ComponentSpec, ...]]:
+    """The pipeline class and the components of the commit (one ``model`` for a single-model repository)."""
     files = set(listing.files)
     if MODEL_INDEX not in files and CONFIG in files:
-        return (_single_model(repo, sha, where),)
+        return None, (_single_model(repo, sha, listing, where),)
     if MODEL_INDEX not in files and not listing.from_cache:
         raise SourceError(f"{where}: holds neither {MODEL_INDEX} nor {CONFIG}; is it a diffusers or transformers repo?")
     index = _read_json(repo, sha, MODEL_INDEX, where)
     specs: list[ComponentSpec] = []
-    for name, library, class_name in index_entries(index, f"hf://{repo}@{sha}/{MODEL_INDEX}"):
+    for name, library, class_name in index_entries(index, _location(repo, sha, MODEL_INDEX)):
         filename = f"{name}/{CONFIG}"
         config = _read_json(repo, sha, filename, where) if class_name is not None and filename in files else None
         specs.append(
@@ -229,73 +229,58 @@ def _components(repo: str, sha: str, listing: _Listing, where: str) -> tuple[Com
                 library=library,
                 class_name=class_name,
                 config=config,
-                config_file=f"hf://{repo}@{sha}/{filename}" if config is not None else None,
+                hub_weights=_weight_files(f"{name}/", listing.files) if config is not None else (),
+                config_file=_location(repo, sha, filename) if config is not None else None,
             )
         )
     if not specs:
-        raise ConfigError(f"hf://{repo}@{sha}/{MODEL_INDEX}: lists no components; is it a diffusers model_index.json?")
-    return tuple(specs)
+        raise ConfigError(
+            f"{_location(repo, sha, MODEL_INDEX)}: lists no components; is it a diffusers model_index.json?"
+        )
+    return pipeline_name(index), tuple(specs)
 
 
-def _single_model(repo: str, sha: str, where: str) -> ComponentSpec:
+def _single_model(repo: str, sha: str, listing: _Listing, where: str) -> ComponentSpec:
     config = _read_json(repo, sha, CONFIG, where)
-    location = f"hf://{repo}@{sha}/{CONFIG}"
+    location = _location(repo, sha, CONFIG)
     library, class_name = model_class(config, location)
-    return ComponentSpec(name="model", library=library, class_name=class_name, config=config, config_file=location)
+    return ComponentSpec(
+        name="model",
+        library=library,
+        class_name=class_name,
+        config=config,
+        hub_weights=_weight_files("", listing.files),
+        config_file=location,
+    )
 
 
 # --- safetensors headers ---------------------------------------------------------------------------------------------
 
 
-def _weight_files(folder: str, files: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
-    """(index file or None, safetensors files) of one component folder ("" for the repo root)."""
-    present = set(files)
-    for stem in WEIGHT_STEMS:
-        index = f"{folder}{stem}{INDEX_SUFFIX}"
-        if index in present:
-            return index, ()
-        single = f"{folder}{stem}.safetensors"
-        if single in present:
-            return None, (single,)
-    return None, ()
-
-
 def _remote_weights(
-    api: Any, repo: str, sha: str, spec: ComponentSpec, files: tuple[str, ...], where: str
+    api: Any, repo: str, sha: str, spec: ComponentSpec, listing: _Listing, where: str
 ) -> HubWeights | None:
-    if spec.config is None:
-        return None
-    folder = "" if spec.name == "model" and MODEL_INDEX not in files else f"{spec.name}/"
-    index_file, shards = _weight_files(folder, files)
-    total_size = None
-    if index_file is not None:
-        index = _read_json(repo, sha, index_file, where)
-        weight_map = index.get("weight_map")
-        if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
-            raise ConfigError(f"hf://{repo}@{sha}/{index_file}: no 'weight_map' of tensor -> shard file")
-        shards = tuple(sorted({folder + v for v in weight_map.values()}))
-        size = (index.get("metadata") or {}).get("total_size")
-        total_size = int(size) if isinstance(size, int | float) else None
-    if not shards:
-        return None
-    tensors: list[TensorInfo] = []
-    for shard in shards:
-        with _quiet_hub(), _translated(where, shard):
-            header = api.parse_safetensors_file_metadata(repo, shard, revision=sha)
-        tensors.extend(_tensors(header.tensors, f"hf://{repo}@{sha}/{shard}"))
-    return HubWeights(component=spec.name, files=shards, tensors=tuple(tensors), index_total_size=total_size)
+    headers: list[Header] = []
+    for filename in spec.hub_weights:
+        if not filename.endswith(INDEX_SUFFIX):
+            headers.append(_remote_header(api, repo, sha, filename, listing, where))
+            continue
+        location = _location(repo, sha, filename)
+        folder = filename.rpartition("/")[0]
+        for shard, names in index_shards(_read_json(repo, sha, filename, where), location).items():
+            header = _remote_header(api, repo, sha, f"{folder}/{shard}" if folder else shard, listing, where)
+            headers.append(check_shard(header, shard, names, location))
+    return HubWeights(component=spec.name, headers=tuple(headers)) if headers else None
 
 
-def _tensors(infos: Mapping[str, Any], location: str) -> list[TensorInfo]:
-    out = []
-    for name, info in infos.items():
+def _remote_header(api: Any, repo: str, sha: str, filename: str, listing: _Listing, where: str) -> Header:
+    """One file's header, parsed by huggingface_hub from range requests, validated as a local one is."""
+    with _quiet_hub(), _translated(where, filename):
         try:
-            shape = tuple(int(d) for d in info.shape)
-            begin, end = (int(x) for x in info.data_offsets)
-        except (TypeError, ValueError) as e:
-            raise SourceError(f"{location}: malformed safetensors header entry {name!r}; the file may be broken") from e
-        out.append(TensorInfo(name=name, dtype=str(info.dtype), shape=shape, begin=begin, end=end))
-    return out
+            parsed = api.parse_safetensors_file_metadata(repo, filename, revision=sha)
+        except (AttributeError, TypeError) as e:  # its parser assumes a JSON object of objects
+            raise SourceError(_malformed(where, filename)) from e
+    return hub_header(_location(repo, sha, filename), parsed, (listing.sizes or {}).get(filename))
 
 
 # --- paramcheck's header cache (the manifest) ------------------------------------------------------------------------
@@ -318,33 +303,35 @@ def _write_manifest(repo: str, sha: str, files: tuple[str, ...], weights: tuple[
         "weights": [
             {
                 "component": w.component,
-                "files": list(w.files),
-                "index_total_size": w.index_total_size,
-                "tensors": [[t.name, t.dtype, list(t.shape), t.begin, t.end] for t in w.tensors],
+                "headers": [
+                    {
+                        "file": h.file,
+                        "metadata": dict(h.metadata),
+                        "tensors": [[t.name, t.dtype, list(t.shape), [t.begin, t.end]] for t in h.tensors],
+                    }
+                    for h in w.headers
+                ],
             }
             for w in weights
         ],
     }
     path = _manifest_path(repo, sha)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as f:
-            json.dump(data, f)
-        os.replace(f.name, path)
+        write_atomic(path, json.dumps(data))
     except OSError as e:  # a read-only cache costs only the offline headers
         logger.warning("cannot cache the safetensors headers of %s@%s in %s: %s", repo, sha, path, e)
 
 
 def _read_manifest(repo: str, sha: str) -> dict[str, Any] | None:
     path = _manifest_path(repo, sha)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.is_file():
         return None
-    except (OSError, ValueError) as e:
+    try:
+        data = read_json(path)
+    except ParamcheckError as e:
         logger.warning("ignoring the unreadable header cache %s: %s", path, e)
         return None
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT or data.get("revision") != sha:
+    if data.get("format") != MANIFEST_FORMAT or data.get("revision") != sha:
         return None
     return data
 
@@ -356,19 +343,19 @@ def _manifest_listing(manifest: Mapping[str, Any] | None) -> _Listing | None:
 
 
 def _manifest_weights(manifest: Mapping[str, Any]) -> tuple[HubWeights, ...] | None:
+    """The cached headers, validated again (the file sizes are not cached: the end of the data is not checked)."""
     try:
         return tuple(
             HubWeights(
                 component=w["component"],
-                files=tuple(w["files"]),
-                index_total_size=w["index_total_size"],
-                tensors=tuple(
-                    TensorInfo(name=n, dtype=d, shape=tuple(s), begin=b, end=e) for n, d, s, b, e in w["tensors"]
+                headers=tuple(
+                    validated(h["file"], map(tuple, h["tensors"]), h["metadata"], data_bytes=None) for h in w["headers"]
                 ),
             )
             for w in manifest["weights"]
         )
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, CheckpointError) as e:
+        logger.warning("ignoring the header cache of %s: %s", manifest.get("repo"), e)
         return None
 
 
@@ -414,6 +401,10 @@ def _translated(where: str, what: str) -> Iterator[None]:
         raise SourceError(message) from e
 
 
+def _malformed(where: str, what: str) -> str:
+    return f"{where}: {what}: malformed safetensors header; the file on the hub may be broken"
+
+
 def _message(e: Exception, where: str, what: str) -> str | None:
     import httpx2
     from huggingface_hub import constants
@@ -452,7 +443,7 @@ def _message(e: Exception, where: str, what: str) -> str | None:
             return f"{where}: access denied to {what} (HTTP {status}); check HF_TOKEN and the repository's access"
         return f"{where}: the hub answered HTTP {status} for {what}; retry later, or check HF_ENDPOINT"
     if isinstance(e, SafetensorsParsingError):
-        return f"{where}: {what}: malformed safetensors header; the file on the hub may be broken"
+        return _malformed(where, what)
     if isinstance(e, HFValidationError):
         return f"{where}: not a valid repository id or revision ({str(e).splitlines()[0]})"
     chain = list(_chain(e))

@@ -16,6 +16,7 @@ from .spec import (
     ModelSource,
     index_entries,
     model_class,
+    pipeline_name,
 )
 
 __all__ = ["read_folder"]
@@ -43,7 +44,8 @@ def _model_component(name: str, folder: Path) -> ComponentSpec:
     )
 
 
-def _pipeline_components(folder: Path) -> tuple[ComponentSpec, ...]:
+def _pipeline_components(folder: Path) -> tuple[str | None, tuple[ComponentSpec, ...]]:
+    """The pipeline class and the components of a pipeline folder's model_index.json."""
     index_path = folder / MODEL_INDEX
     index = read_json(index_path)
     specs: list[ComponentSpec] = []
@@ -59,7 +61,7 @@ def _pipeline_components(folder: Path) -> tuple[ComponentSpec, ...]:
             )
     if not specs:
         raise ConfigError(f"{index_path}: lists no components; is this a diffusers model_index.json?")
-    return tuple(specs)
+    return pipeline_name(index), tuple(specs)
 
 
 def read_folder(folder: Path, *, model: str | None = None, kind: SourceKind = SourceKind.FOLDER) -> ModelSource:
@@ -72,8 +74,9 @@ def read_folder(folder: Path, *, model: str | None = None, kind: SourceKind = So
         entries = {p.name for p in folder.iterdir()}
     except OSError as e:
         raise SourceError(f"{folder}: cannot read the folder ({e.strerror})") from e
+    pipeline_class = None
     if MODEL_INDEX in entries:
-        components = _pipeline_components(folder)
+        pipeline_class, components = _pipeline_components(folder)
     elif CONFIG in entries:
         components = (_model_component("model", folder),)
     else:
@@ -86,4 +89,5 @@ def read_folder(folder: Path, *, model: str | None = None, kind: SourceKind = So
         model=name,
         info=SourceInfo(kind=kind, location=str(folder), weights=weights),
         components=components,
+        pipeline_class=pipeline_class,
     )

@@ -13,16 +13,32 @@ from typing import Any
 from ..errors import ConfigError, suggest
 from ..results import SourceInfo
 
-__all__ = ["CONFIG", "MODEL_INDEX", "ComponentSpec", "ModelSource", "index_entries", "model_class"]
+__all__ = [
+    "CONFIG",
+    "INDEX_SUFFIX",
+    "MODEL_INDEX",
+    "WEIGHT_STEMS",
+    "ComponentSpec",
+    "ModelSource",
+    "index_entries",
+    "model_class",
+    "pipeline_name",
+]
 
 MODEL_INDEX = "model_index.json"
 CONFIG = "config.json"
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
+WEIGHT_STEMS = ("diffusion_pytorch_model", "model")  # the default weight file names of diffusers, transformers
+INDEX_SUFFIX = ".safetensors.index.json"  # a sharded set's index: <stem>.safetensors.index.json
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ComponentSpec:
-    """One pipeline component: the class the pipeline names and, for models, its config."""
+    """One pipeline component: the class the pipeline names, for models its config, and where its weights are.
+
+    ``weights`` are local weight files; ``hub_weights`` the repository file names of a hub component's safetensors
+    weights (one file, or the index of a sharded set), whose headers the hub source reads.
+    """
 
     name: str
     library: str | None
@@ -30,6 +46,7 @@ class ComponentSpec:
     config: Mapping[str, Any] | None = field(default=None, compare=False)
     folder: Path | None = None
     weights: tuple[Path, ...] = ()
+    hub_weights: tuple[str, ...] = ()
     config_file: str | None = None
 
     @property
@@ -39,11 +56,13 @@ class ComponentSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelSource:
-    """A model ready to build: its name, where it came from, its components in pipeline order."""
+    """A model ready to build: its name, where it came from, the pipeline class its model_index.json names (``None``
+    for a single model), its components in pipeline order."""
 
     model: str
     info: SourceInfo
     components: tuple[ComponentSpec, ...]
+    pipeline_class: str | None = None
     notes: tuple[str, ...] = ()
 
     def component(self, name: str) -> ComponentSpec:
@@ -67,6 +86,12 @@ def model_class(config: Mapping[str, Any], location: str) -> tuple[str, str]:
     if not isinstance(class_name, str):
         raise ConfigError(f"{location}: the model class must be a string, found {class_name!r}")
     return library, class_name
+
+
+def pipeline_name(index: Mapping[str, Any]) -> str | None:
+    """The pipeline class a model_index.json names (``_class_name``), when it names one."""
+    name = index.get("_class_name")
+    return name if isinstance(name, str) else None
 
 
 def index_entries(index: Mapping[str, Any], location: str) -> list[tuple[str, str | None, str | None]]:

@@ -1,0 +1,62 @@
+"""The ``paramcheck`` command, laid out as accelerate's: one module per subcommand, its parser beside its handler.
+
+``X_command_parser(subparsers)`` adds subcommand X; ``X_command(args)`` gathers results, then renders them (tables, or
+the JSON envelope with ``--json``). ``main`` turns a ``ParamcheckError`` into one line, ``paramcheck: error: ...``,
+and exit code 2.
+
+The modules that build, count, load or render models (``count``, ``build``, ``load``, ``render``, ``taxonomy``,
+``checkpoint``, ``compute``) import torch, diffusers or transformers: seconds. The handlers import them in their
+bodies, so that ``paramcheck --help`` and a mistyped option answer at once; everything else is imported at the top.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..errors import ParamcheckError
+from .check import check_command_parser
+from .compare import compare_command_parser
+from .list import list_command_parser
+from .load import load_command_parser
+from .plot import plot_command_parser
+from .report import report_command_parser
+
+__all__ = ["build_parser", "main"]
+
+# in the order ``paramcheck --help`` lists them
+COMMANDS = (
+    list_command_parser,
+    report_command_parser,
+    plot_command_parser,
+    compare_command_parser,
+    load_command_parser,
+    check_command_parser,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="paramcheck",
+        description="Where do a model's parameters go? Exact counts per component and layer type.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_command in COMMANDS:
+        add_command(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "compare" and len(args.models) < 2:
+        parser.error("compare needs at least two models")
+    try:
+        return int(args.func(args))
+    except ParamcheckError as e:
+        print(f"paramcheck: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("paramcheck: interrupted", file=sys.stderr)
+        return 130

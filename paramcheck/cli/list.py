@@ -1,0 +1,47 @@
+"""``paramcheck list``: the bundled models, with each component's size and the total unless ``--no-totals``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+
+from ..sources import resolve
+from ..sources.bundled import bundled_ids, bundled_model
+from .common import progress, rich_console
+
+if TYPE_CHECKING:
+    from .common import Subparsers
+
+
+def list_command_parser(subparsers: Subparsers) -> None:
+    p = subparsers.add_parser("list", help="list the bundled models")
+    p.add_argument("--no-totals", dest="totals", action="store_false", help="skip counting (faster)")
+    p.set_defaults(func=list_command)
+
+
+def list_command(args: argparse.Namespace) -> int:
+    from ..count import audit
+
+    table = Table(title="bundled models", title_justify="left")
+    for column in ("id", "family", "hub repository", "components with parameters"):
+        table.add_column(column)
+    if args.totals:
+        table.add_column("parameters", justify="right")
+    ids = bundled_ids()
+    with progress() as bar:
+        task = bar.add_task("counting", total=len(ids) if args.totals else 0)
+        for model_id in ids:
+            model = bundled_model(model_id)
+            row = [model.id, model.family, model.hub_repo or "-"]
+            if args.totals:
+                report = audit(model_id)
+                parts = [f"{c.name} {c.parameters / 1e9:.2f}B" for c in report.components if c.parameters]
+                row += [", ".join(parts), f"{report.parameters:,}"]
+                bar.advance(task)
+            else:
+                row.append(", ".join(c.name for c in resolve(model_id).components if c.config is not None))
+            table.add_row(*row)
+    rich_console().print(table)
+    return 0
