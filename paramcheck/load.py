@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import resource
+import sys
 import time
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
@@ -347,6 +348,28 @@ def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
         torch.set_default_dtype(previous)
 
 
+@contextlib.contextmanager
+def _progress_bars_off_unless_terminal() -> Iterator[None]:
+    """diffusers' and transformers' progress bars ("Loading weights") only on a terminal: on a file or a pipe
+    they are lines of noise in the user's log."""
+    import diffusers.utils.logging as diffusers_logging
+    import transformers.utils.logging as transformers_logging
+
+    if sys.stderr is not None and sys.stderr.isatty():
+        yield
+        return
+    libraries = (diffusers_logging, transformers_logging)
+    enabled = [library.is_progress_bar_enabled() for library in libraries]
+    for library in libraries:
+        library.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for library, was in zip(libraries, enabled, strict=True):
+            if was:
+                library.enable_progress_bar()
+
+
 def _from_pretrained(
     spec: ComponentSpec, device: str, dtype: torch.dtype, device_map: str | None, trusted: Collection[str]
 ) -> tuple[torch.nn.Module, tuple[str, ...]]:
@@ -366,7 +389,7 @@ def _from_pretrained(
     else:
         kwargs["torch_dtype"] = dtype
     try:
-        with quiet():
+        with quiet(), _progress_bars_off_unless_terminal():
             module, info = cls.from_pretrained(spec.folder, **kwargs)
     except (OSError, ValueError, RuntimeError, KeyError, MemoryError) as e:
         message = first_line(e)

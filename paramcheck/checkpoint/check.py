@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -297,10 +297,14 @@ def _against_spec(against: str, name: str) -> ComponentSpec:
     return dataclasses.replace(spec, name=name)
 
 
-def check_checkpoint(path: str | Path, *, against: str | None = None, views: bool = False) -> CheckReport:
+def check_checkpoint(
+    path: str | Path, *, against: str | None = None, views: bool = False, trusted_libraries: Collection[str] = ()
+) -> CheckReport:
     """Header counts of ``path`` and each component's verdict against the architecture its config (or
     ``against``: ``MODEL[:COMPONENT]``) describes. ``hub:ORG/NAME[@REV]`` reads the headers from the hub.
-    ``views``: the taxonomy's layer-type tables of each fully stored component.
+    ``views``: the taxonomy's layer-type tables of each fully stored component. ``trusted_libraries``: see
+    ``build.build_model``. Config keys a class does not take are an error here (the check would otherwise pass a
+    config whose typo the class ignores).
 
     Example (a tiny VAE saved by diffusers; only the safetensors header is read):
 
@@ -317,7 +321,7 @@ def check_checkpoint(path: str | Path, *, against: str | None = None, views: boo
     if str(path).startswith("hub:"):
         if against is not None:
             raise ConfigError(f"{path}: --against is for lone files; a hub repository brings its own configs")
-        return check_hub(str(path)[len("hub:") :], views=views)
+        return check_hub(str(path)[len("hub:") :], views=views, trusted_libraries=trusted_libraries)
     path = Path(path).expanduser()
     kind, parts = find_weights(path)
     if against is None:
@@ -326,10 +330,11 @@ def check_checkpoint(path: str | Path, *, against: str | None = None, views: boo
         raise ConfigError(f"{path}: --against compares one checkpoint; this holds {len(parts)}")
     else:
         specs = (_against_spec(against, next(iter(parts))),)
-    return compare_with_architecture(summarize_weights(path, kind, parts, specs), specs, views=views)
+    report = summarize_weights(path, kind, parts, specs)
+    return compare_with_architecture(report, specs, views=views, trusted_libraries=trusted_libraries)
 
 
-def check_hub(spec: str, *, views: bool = False) -> CheckReport:
+def check_hub(spec: str, *, views: bool = False, trusted_libraries: Collection[str] = ()) -> CheckReport:
     """The same check for a hub repository: its configs and its safetensors headers, read by range requests."""
     repo, revision = parse_hub_spec(spec)
     hub = fetch_hub_model(repo, revision)
@@ -337,17 +342,21 @@ def check_hub(spec: str, *, views: bool = False) -> CheckReport:
         summarize(w.component, w.headers, config=hub.source.component(w.component).config) for w in hub.weights
     )
     report = CheckpointReport(location=f"hub:{repo}@{hub.revision}", kind=CheckpointKind.HUB, components=components)
-    return compare_with_architecture(report, hub.source.components, views=views)
+    return compare_with_architecture(report, hub.source.components, views=views, trusted_libraries=trusted_libraries)
 
 
 def compare_with_architecture(
-    report: CheckpointReport, specs: Sequence[ComponentSpec], *, views: bool = False
+    report: CheckpointReport,
+    specs: Sequence[ComponentSpec],
+    *,
+    views: bool = False,
+    trusted_libraries: Collection[str] = (),
 ) -> CheckReport:
     """Each component's stored tensors against the module its spec builds on meta; unmatched ones by header."""
     checks: list[ComponentCheck] = []
     seen: set[str] = set()
     for spec in specs:
-        module = build_component(spec)
+        module = build_component(spec, trusted_libraries=trusted_libraries, strict=True)
         if module is None:
             continue
         seen.add(spec.name)

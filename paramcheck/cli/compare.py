@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING
 from ..envelope import envelope
 from ..listing import merge_views
 from ..sources import resolve
-from .common import add_json_options, add_layer_options, rich_console, taxonomy_of, write_json
+from .common import (
+    add_json_options,
+    add_layer_options,
+    add_trust_option,
+    rich_console,
+    taxonomy_of,
+    trusted_of,
+    write_json,
+)
 
 if TYPE_CHECKING:
     from .common import Subparsers
@@ -19,6 +27,7 @@ def compare_command_parser(subparsers: Subparsers) -> None:
     p.add_argument("models", nargs="+", metavar="MODEL", help="two or more models")
     add_json_options(p)
     add_layer_options(p)
+    add_trust_option(p)
     p.set_defaults(func=compare_command)
 
 
@@ -27,7 +36,8 @@ def compare_command(args: argparse.Namespace) -> int:
     from ..render import RenderOptions, compare_table, views_compare_table
 
     taxonomy = taxonomy_of(args)
-    reports = [audit(resolve(model), taxonomy=taxonomy) for model in args.models]
+    trusted = trusted_of(args)
+    reports = [audit(resolve(model), taxonomy=taxonomy, trusted_libraries=trusted) for model in args.models]
     views = [merge_views(r.components) for r in reports]
     if args.json:
         payload = {

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..plot import write_plot
 from ..sources import resolve
+from .common import add_trust_option, trusted_of
 
 if TYPE_CHECKING:
     from .common import Subparsers
@@ -17,13 +18,15 @@ def plot_command_parser(subparsers: Subparsers) -> None:
     p = subparsers.add_parser("plot", help="stacked bars of parameters by component and layer type (PNG or SVG)")
     p.add_argument("models", nargs="+", metavar="MODEL", help="one or more models")
     p.add_argument("--output", "-o", metavar="FILE", required=True, help="FILE.png or FILE.svg")
+    add_trust_option(p)
     p.set_defaults(func=plot_command)
 
 
 def plot_command(args: argparse.Namespace) -> int:
     from ..count import audit
 
-    reports = [audit(resolve(model)) for model in args.models]
+    trusted = trusted_of(args)
+    reports = [audit(resolve(model), trusted_libraries=trusted) for model in args.models]
     write_plot(reports, Path(args.output))
     print(f"wrote {args.output}")
     return 0

@@ -11,7 +11,17 @@ from ..dtypes import DTYPE_NAMES
 from ..envelope import envelope
 from ..listing import fold, merge_views, select, select_records, unfolded
 from ..sources import resolve
-from .common import add_json_options, add_layer_options, dtype_arg, positive, rich_console, taxonomy_of, write_json
+from .common import (
+    add_json_options,
+    add_layer_options,
+    add_trust_option,
+    dtype_arg,
+    positive,
+    rich_console,
+    taxonomy_of,
+    trusted_of,
+    write_json,
+)
 
 if TYPE_CHECKING:
     from ..sources import ModelSource
@@ -25,6 +35,7 @@ def report_command_parser(subparsers: Subparsers) -> None:
     p.add_argument("--dtype", type=dtype_arg, default="bf16", help=f"dtype of the MB column ({', '.join(DTYPE_NAMES)})")
     add_json_options(p)
     add_layer_options(p)
+    add_trust_option(p)
     p.add_argument("--layers", action="store_true", help="list the layers, repeated blocks folded")
     p.add_argument("--depth", type=positive, metavar="N", help="with --layers: layers at most N levels deep")
     p.add_argument("--top", type=positive, metavar="N", help="with --layers: the N largest, largest first")
@@ -39,10 +50,11 @@ def report_command(args: argparse.Namespace) -> int:
     from ..render import RenderOptions, component_table, listing_table, views_table
 
     source = resolve(args.model, args.revision)
+    trusted = trusted_of(args)
     if args.flops or args.memory or args.html:
-        return _report_compute(args, source)
+        return _report_compute(args, source, trusted)
     taxonomy = taxonomy_of(args)
-    report = audit(source, layers=args.layers, taxonomy=taxonomy)
+    report = audit(source, layers=args.layers, taxonomy=taxonomy, trusted_libraries=trusted)
     views = merge_views(report.components)
     if args.json:
         data = report.to_dict()
@@ -98,7 +110,7 @@ def _add_compute_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--gpu", default="H100 SXM", help="GPU of the latency estimate (default 'H100 SXM')")
 
 
-def _report_compute(args: argparse.Namespace, source: ModelSource) -> int:
+def _report_compute(args: argparse.Namespace, source: ModelSource, trusted: tuple[str, ...]) -> int:
     """``report --flops/--memory/--html``: parameters, then FLOPs and latency, then memory advice."""
     from ..compute.analysis import analyse
 
@@ -107,6 +119,7 @@ def _report_compute(args: argparse.Namespace, source: ModelSource) -> int:
         flops=args.flops or args.memory or bool(args.html),
         require_flops=args.flops,
         gpu_name=args.gpu,
+        trusted_libraries=trusted,
         **{name: value for name in WORKLOAD_OPTIONS if (value := getattr(args, name)) is not None},
     )
     if args.html:

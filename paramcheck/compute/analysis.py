@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,16 +45,18 @@ def analyse(
     flops: bool = True,
     require_flops: bool = True,
     gpu_name: str = "H100 SXM",
+    trusted_libraries: Collection[str] = (),
     **overrides: int | bool | str,
 ) -> Analysis:
     """Resolve, build on meta once, count parameters and (with ``flops``) FLOPs, then derive the rest.
 
     ``overrides``: values of the ``Workload`` in place of the pipeline's defaults (``height=768, cfg=False``).
+    ``trusted_libraries``: see ``build.build_model``.
     Without ``require_flops`` a model with no compute defaults still gets memory advice, without activations.
     """
     device = gpu(gpu_name)  # fail on a bad name before building anything
     source = resolve(model) if isinstance(model, str) else model
-    built = build_model(source)
+    built = build_model(source, trusted_libraries=trusted_libraries)
     report = count_model(built)
     flop_report = None
     latency = None
