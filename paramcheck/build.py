@@ -46,7 +46,9 @@ __all__ = [
 
 Progress = Callable[[str], None]
 CORE_LIBRARIES = ("diffusers", "transformers")
-TRUST_HINT = "trusted_libraries=[...] on the API or trusted_libraries = [...] under [tool.paramcheck]"
+TRUST_HINT = (
+    "--trust-library NAME (CLI), trusted_libraries=[...] (API) or trusted_libraries = [...] under [tool.paramcheck]"
+)
 
 
 def _where(spec: ComponentSpec) -> str:

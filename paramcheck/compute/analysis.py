@@ -15,6 +15,7 @@ from .flops import FlopReport, count_flops
 from .latency import LatencyReport, gpu, latency_report
 from .memory import MemoryReport, memory_report
 from .recipes import workload_for
+from .workload import check_sizes
 
 __all__ = ["Analysis", "analyse"]
 
@@ -54,7 +55,8 @@ def analyse(
     ``trusted_libraries``: see ``build.build_model``.
     Without ``require_flops`` a model with no compute defaults still gets memory advice, without activations.
     """
-    device = gpu(gpu_name)  # fail on a bad name before building anything
+    device = gpu(gpu_name)  # fail on a bad name or size before building anything
+    check_sizes(overrides)
     source = resolve(model) if isinstance(model, str) else model
     built = build_model(source, trusted_libraries=trusted_libraries)
     report = count_model(built)

@@ -15,9 +15,10 @@ from enum import StrEnum
 from typing import Any
 
 from ..errors import ConfigError
+from ..limits import WORKLOAD_LIMITS
 from ..results import Result, pairs
 
-__all__ = ["DEFAULTS", "ForwardShape", "Role", "Workload"]
+__all__ = ["DEFAULTS", "ForwardShape", "Role", "Workload", "check_sizes"]
 
 
 class Role(StrEnum):
@@ -59,8 +60,24 @@ class ForwardShape:
         return h, w
 
 
-# Values a call may override that must be at least 1, in the order they are checked.
+# Values a call may override that must be at least 1 and at most their limit (``limits.WORKLOAD_LIMITS``), in the
+# order they are checked.
 POSITIVE = ("height", "width", "steps", "prompt_length", "batch", "frames")
+
+
+def check_sizes(values: Mapping[str, Any]) -> None:
+    """A one-line ``ConfigError`` naming the option (``--prompt-length``) for a size of ``values`` below 1 or above
+    its documented limit; other keys are left alone. Called before anything is built."""
+    for name in POSITIVE:
+        value = values.get(name)
+        if value is None or isinstance(value, bool) or not isinstance(value, int):
+            continue
+        option = f"--{name.replace('_', '-')}"
+        if value < 1:
+            raise ConfigError(f"{option} {value}: must be at least 1")
+        limit = WORKLOAD_LIMITS[name]
+        if value > limit.value():
+            raise ConfigError(f"{option} {value}: {limit.exceeded(f'{value:,} {limit.what}')}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,10 +118,7 @@ class Workload(Result):
         """This workload with ``overrides`` (field name -> value) in place; one-line errors for bad values."""
         values: dict[str, Any] = dict(overrides)
         workload = dataclasses.replace(self, **values)
-        for name in POSITIVE:
-            value = getattr(workload, name)
-            if value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} {value}: must be at least 1")
+        check_sizes({name: getattr(workload, name) for name in POSITIVE})
         return workload
 
     def tokens(self, component: str) -> int:
