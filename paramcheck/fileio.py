@@ -13,10 +13,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, SourceError, first_line
+from .errors import ConfigError, ParamcheckError, SourceError, first_line
 from .limits import MAX_FILE_BYTES, MAX_JSON_DEPTH, Limit
 
-__all__ = ["json_depth", "read_json", "read_regular", "write_atomic"]
+__all__ = ["json_depth", "parse_json", "read_json", "read_regular", "write_atomic"]
 
 
 def read_json(path: Path, *, limit: Limit = MAX_FILE_BYTES) -> dict[str, Any]:
@@ -28,28 +28,33 @@ def read_json(path: Path, *, limit: Limit = MAX_FILE_BYTES) -> dict[str, Any]:
     longer than Python converts (4,300 digits) and nesting that exhausts the parser's recursion are
     ``ConfigError`` errors too, never tracebacks.
     """
-    raw = read_regular(path, limit=limit)
+    data = parse_json(read_regular(path, limit=limit), str(path))
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
+
+
+def parse_json(
+    raw: bytes, where: str, *, error: type[ParamcheckError] = ConfigError, fix: str = "fix or re-download the file"
+) -> Any:
+    """JSON bytes parsed, or a one-line ``error`` starting ``<where>: `` and ending ``; <fix>``: bytes that are not
+    UTF-8, invalid JSON, integers longer than Python converts (4,300 digits), nesting that exhausts the parser's
+    recursion or goes deeper than ``PARAMCHECK_MAX_JSON_DEPTH`` (100). Never a traceback."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ConfigError(
-            f"{path}: not UTF-8 (byte {raw[e.start]:#04x} at offset {e.start}); fix or re-download the file"
-        ) from e
+        raise error(f"{where}: not UTF-8 (byte {raw[e.start]:#04x} at offset {e.start}); {fix}") from e
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}); fix or re-download the file") from e
+        raise error(f"{where}: not valid JSON ({e.msg} at line {e.lineno}); {fix}") from e
     except RecursionError as e:
-        raise ConfigError(f"{path}: nested too deeply to parse; fix or re-download the file") from e
+        raise error(f"{where}: nested too deeply to parse; {fix}") from e
     except ValueError as e:  # e.g. an integer literal past sys.get_int_max_str_digits()
-        raise ConfigError(
-            f"{path}: not usable JSON ({first_line(e).split(';')[0]}); fix or re-download the file"
-        ) from e
+        raise error(f"{where}: not usable JSON ({first_line(e).split(';')[0]}); {fix}") from e
     depth = json_depth(data)
     if depth > MAX_JSON_DEPTH.value():
-        raise ConfigError(f"{path}: {MAX_JSON_DEPTH.exceeded(f'nesting {depth} levels deep')}")
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a JSON object, found {type(data).__name__}")
+        raise error(f"{where}: {MAX_JSON_DEPTH.exceeded(f'nesting {depth} levels deep')}")
     return data
 
 
