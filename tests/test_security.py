@@ -155,3 +155,36 @@ def test_read_json_refuses_a_fifo_unread_and_a_big_file(tmp_path: Path, monkeypa
     monkeypatch.setenv("PARAMCHECK_MAX_FILE_BYTES", "100")
     with pytest.raises(ConfigError, match=r"109 bytes exceeds the limit of 100 bytes .*PARAMCHECK_MAX_FILE_BYTES="):
         read_json(big)
+
+
+@pytest.fixture
+def typo_pipeline(tiny_pipeline: Path, tmp_path: Path) -> Path:
+    """The tiny pipeline with a misspelt key in the transformer's config ("num_layer" for "num_layers")."""
+    import shutil
+
+    folder = shutil.copytree(tiny_pipeline, tmp_path / "typo")
+    path = folder / "transformer" / "config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text(encoding="utf-8")), "num_layer": 1}), encoding="utf-8")
+    return folder
+
+
+def test_a_config_key_the_class_does_not_take_is_reported(
+    typo_pipeline: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from diffusers import FluxTransformer2DModel
+
+    assert "num_layer" not in FluxTransformer2DModel.__init__.__code__.co_varnames  # diffusers' own signature
+    assert main(["report", str(typo_pipeline), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)["report"]
+    transformer = next(c for c in report["components"] if c["name"] == "transformer")
+    assert transformer["unused_config_keys"] == ["num_layer"]
+    assert any("num_layer" in note for note in report["notes"])
+
+
+def test_check_fails_on_a_config_key_the_class_does_not_take(
+    typo_pipeline: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", str(typo_pipeline)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("paramcheck: error: ")
+    assert "does not take config key 'num_layer'" in err
