@@ -25,7 +25,15 @@ from .build import build_component, quiet, resolve_class
 from .count import count_component
 from .devices import DEVICE_MAPS, resolve_device
 from .dtypes import LOADABLE_DTYPES, canonical_dtype
-from .errors import DeviceError, OutOfMemoryError, ParamcheckError, SourceError, first_line, is_memory_error
+from .errors import (
+    DeviceError,
+    FitError,
+    OutOfMemoryError,
+    ParamcheckError,
+    SourceError,
+    first_line,
+    is_memory_error,
+)
 from .results import ComponentCounts, Result
 from .sources import ComponentSpec
 
@@ -284,9 +292,12 @@ def check_fit(name: str, predicted: int, device: str, device_map: str | None = N
             fallback = "use --device cpu, or --device-map balanced to spread it"
         else:
             fallback = "use a smaller --dtype, fewer --components, or a machine with more memory"
-        raise DeviceError(
+        raise FitError(
             f"{name}: needs {predicted / 1e9:.2f} GB on {where} but only {free / 1e9:.2f} GB is free "
-            f"(by {memory.source}; loads may use {HEADROOM:.0%} of it); {fallback}"
+            f"(by {memory.source}; loads may use {HEADROOM:.0%} of it); {fallback}",
+            needed=predicted,
+            free=free,
+            where=where,
         )
     return memory
 

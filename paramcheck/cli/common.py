@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,14 +24,21 @@ if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]  # what add_subparsers returns
 
 __all__ = [
+    "WORKLOAD_OPTIONS",
+    "add_compute_options",
     "add_json_options",
     "add_layer_options",
     "add_trust_option",
     "argtype",
+    "check_output",
     "device_arg",
     "dtype_arg",
+    "library_name",
     "positive",
     "progress",
+    "refuse",
+    "refuse_idle_compute_options",
+    "refuse_idle_options",
     "rich_console",
     "taxonomy_of",
     "trusted_of",
@@ -78,7 +86,9 @@ def add_json_options(parser: argparse.ArgumentParser) -> None:
 
 def add_layer_options(parser: argparse.ArgumentParser) -> None:
     """``--lang`` and ``--config``: see ``taxonomy_of``."""
-    parser.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the layer-type names")
+    parser.add_argument(
+        "--lang", choices=("en", "zh"), default="en", help="language of the tables: headings, columns, names, notes"
+    )
     parser.add_argument(
         "--config",
         metavar="PYPROJECT",
@@ -128,11 +138,75 @@ def trusted_of(args: argparse.Namespace) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*args.trust_library, *trusted_libraries(path)]))
 
 
+# --- compute options: report and compare ---------------------------------------------------------------------------
+
+
+# The options of add_compute_options that set a value of the workload (compute.workload.Workload) by its name.
+WORKLOAD_OPTIONS = ("height", "width", "steps", "prompt_length", "batch", "cfg", "frames")
+
+
+def add_compute_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("compute and memory (defaults: the pipeline's own, see paramcheck.compute.recipes)")
+    g.add_argument("--flops", action="store_true", help="FLOPs/MACs per component and per image, latency estimate")
+    g.add_argument("--memory", action="store_true", help="weights per format, cards that fit, activation memory")
+    g.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page (FILE.html) of the tables")
+    g.add_argument("--height", type=positive, help="with --flops/--memory: image height in pixels")
+    g.add_argument("--width", type=positive, help="with --flops/--memory: image width in pixels")
+    g.add_argument("--steps", type=positive, help="with --flops/--memory: denoising steps")
+    g.add_argument("--prompt-length", type=positive, help="with --flops/--memory: prompt tokens of the text encoders")
+    g.add_argument("--batch", type=positive, help="with --flops/--memory: images per call (default 1)")
+    g.add_argument("--frames", type=positive, help="with --flops/--memory: video frames (default the pipeline's)")
+    g.add_argument(
+        "--cfg",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --flops/--memory: classifier-free guidance on/off",
+    )
+    g.add_argument("--gpu", help="with --flops: GPU of the latency estimate (default 'H100 SXM')")
+
+
+def refuse_idle_compute_options(args: argparse.Namespace) -> None:
+    """Workload options need ``--flops`` or ``--memory``, ``--gpu`` needs ``--flops``: else they would do nothing."""
+    if not (args.flops or args.memory):
+        for name in WORKLOAD_OPTIONS:
+            if getattr(args, name) is not None:
+                option = "--" + name.replace("_", "-")
+                raise refuse(option, "sets the workload of --flops/--memory; add --flops or --memory, or drop it")
+    if args.gpu is not None and not args.flops:
+        raise refuse("--gpu", "picks the GPU of the --flops latency estimate; add --flops, or drop --gpu")
+
+
 # --- output -----------------------------------------------------------------------------------------------------------
 
 
 def rich_console() -> Console:
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+    """The terminal's width; piped, ``COLUMNS`` when set, else 160. Tables are laid out for that width
+    (``render.RenderOptions.width``): narrow below ``render.WIDE``."""
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit() else 160
+    return Console(soft_wrap=False, width=width)
+
+
+def refuse(option: str, reason: str) -> ParamcheckError:
+    """The error for an option that would do nothing in the combination given: ``--top: only with --layers; ...``."""
+    return ParamcheckError(f"{option}: {reason}")
+
+
+def check_output(path: str, option: str, suffixes: tuple[str, ...] = ()) -> None:
+    """Refuse, before any work, an output file that cannot be written: a wrong suffix, a folder, a missing or
+    read-only parent folder. ``-`` (stdout) is fine."""
+    if path == "-":
+        return
+    target = Path(path)
+    if suffixes and target.suffix.lower() not in suffixes:
+        kind = target.suffix or "(none)"
+        raise ParamcheckError(f"{path}: unknown file type {kind!r}; name the {option} file {' or '.join(suffixes)}")
+    parent = target.parent
+    if target.is_dir():
+        raise ParamcheckError(f"{path}: is a folder; choose a file name for {option}")
+    if not parent.is_dir():
+        raise ParamcheckError(f"{path}: no such folder {str(parent)!r}; create it or choose another {option}")
+    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise ParamcheckError(f"{path}: not writable; choose another {option}")
 
 
 def progress() -> Progress:
@@ -149,7 +223,34 @@ def write_json(data: dict[str, Any], output: str | None) -> None:
         sys.stdout.write(text)
         return
     path = Path(output)
+    shown = output if output.isprintable() else repr(output)
     try:
-        path.write_text(text, encoding="utf-8")
+        # O_NONBLOCK: a FIFO nobody reads is an error (ENXIO) at once, not a wait forever
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK, 0o666)
+        with os.fdopen(handle, "w", encoding="utf-8") as f:
+            f.write(text)
+    except ValueError as e:  # a NUL byte in the name
+        raise ParamcheckError(f"--output {shown}: not a valid file name ({e}); choose another --output") from e
     except OSError as e:
-        raise ParamcheckError(f"{path}: cannot write the JSON report ({e.strerror}); choose another --output") from e
+        raise ParamcheckError(f"{shown}: cannot write the JSON report ({e.strerror}); choose another --output") from e
+
+
+# options that only mean something next to another: (option, attribute, the option it needs, its attribute)
+DEPENDENT_OPTIONS = (
+    ("--output", "output", "--json", "json"),
+    ("--depth", "depth", "--layers", "layers"),
+    ("--top", "top", "--layers", "layers"),
+    ("--filter", "filter", "--layers", "layers"),
+    ("--no-fold", "no_fold", "--layers", "layers"),
+)
+
+
+def refuse_idle_options(args: argparse.Namespace) -> None:
+    """An option that would do nothing in this combination (``-o`` without ``--json``, ``--filter`` without
+    ``--layers``) is a usage error, never silently ignored."""
+    for option, attribute, needs, needed in DEPENDENT_OPTIONS:
+        value = getattr(args, attribute, None)
+        if value not in (None, False) and hasattr(args, needed) and not getattr(args, needed):
+            raise ParamcheckError(
+                f"{option} needs {needs} (without it {option} does nothing); add {needs} or drop {option}"
+            )

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..plot import write_plot
+from ..plot import IMAGE_FORMATS, write_plot
 from ..sources import resolve
-from .common import add_trust_option, trusted_of
+from .common import add_trust_option, check_output, trusted_of
 
 if TYPE_CHECKING:
     from .common import Subparsers
@@ -23,6 +23,7 @@ def plot_command_parser(subparsers: Subparsers) -> None:
 
 
 def plot_command(args: argparse.Namespace) -> int:
+    check_output(args.output, "--output", tuple(f".{fmt}" for fmt in IMAGE_FORMATS))  # before torch's import
     from ..count import audit
 
     trusted = trusted_of(args)

@@ -11,6 +11,7 @@ from ..count import count_model
 from ..errors import ConfigError
 from ..results import ModelReport, Result, json_field
 from ..sources import ModelSource, resolve
+from ..taxonomy import Taxonomy
 from .flops import FlopReport, count_flops
 from .latency import LatencyReport, gpu, latency_report
 from .memory import MemoryReport, memory_report
@@ -47,6 +48,8 @@ def analyse(
     require_flops: bool = True,
     gpu_name: str = "H100 SXM",
     trusted_libraries: Collection[str] = (),
+    layers: bool = False,
+    taxonomy: Taxonomy | None = None,
     **overrides: int | bool | str,
 ) -> Analysis:
     """Resolve, build on meta once, count parameters and (with ``flops``) FLOPs, then derive the rest.
@@ -54,12 +57,13 @@ def analyse(
     ``overrides``: values of the ``Workload`` in place of the pipeline's defaults (``height=768, cfg=False``).
     ``trusted_libraries``: see ``build.build_model``.
     Without ``require_flops`` a model with no compute defaults still gets memory advice, without activations.
+    ``layers`` and ``taxonomy``: as ``count.count_model`` takes them, for the parameter report.
     """
     device = gpu(gpu_name)  # fail on a bad name or size before building anything
     check_sizes(overrides)
     source = resolve(model) if isinstance(model, str) else model
     built = build_model(source, trusted_libraries=trusted_libraries)
-    report = count_model(built)
+    report = count_model(built, layers=layers, taxonomy=taxonomy)
     flop_report = None
     latency = None
     if flops:

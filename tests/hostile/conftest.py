@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,25 @@ import pytest
 import torch
 
 from tests.hostile.corpus import victim
+from tests.hostile.tiers import DEFAULT
+
+TIER_ENV = "PARAMCHECK_HOSTILE"  # "full": every case; otherwise the default tier (tests/hostile/tiers.py)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without ``PARAMCHECK_HOSTILE=full`` only the default tier runs: each root cause's representative cases."""
+    if os.environ.get(TIER_ENV, "").strip().lower() == "full":
+        return
+    keep, drop = [], []
+    for item in items:
+        if "tests/hostile/" not in item.nodeid:
+            keep.append(item)
+            continue
+        case = item.nodeid.split("tests/hostile/", 1)[1]
+        (keep if case in DEFAULT or case.partition("[")[0] in DEFAULT else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(scope="session", autouse=True)

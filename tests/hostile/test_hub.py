@@ -470,20 +470,20 @@ def _manifests(home: Path) -> list[Path]:
 
 def _tamper_shape(path: Path) -> None:
     data = read_json(path)
-    data["weights"][0]["tensors"][0][2] = ["abc"]
+    data["weights"][0]["headers"][0]["tensors"][0][2] = ["abc"]  # manifest format 2: weights -> headers -> tensors
     path.write_text(json.dumps(data))
 
 
 def _tamper_negative(path: Path) -> None:
     data = read_json(path)
-    data["weights"][0]["tensors"][0][2] = [-4]
+    data["weights"][0]["headers"][0]["tensors"][0][2] = [-4]
     path.write_text(json.dumps(data))
 
 
 def _tamper_files(path: Path) -> None:
     data = read_json(path)
     data["files"] = ["../../../../../x/config.json", *data["files"]]
-    data["weights"][0]["files"] = ["../../../../etc/passwd"]
+    data["weights"][0]["headers"][0]["file"] = "../../../../etc/passwd"
     path.write_text(json.dumps(data))
 
 
