@@ -37,7 +37,7 @@ from .rules import CATEGORIES, RULES, Category, Rule, Taxonomy, View, default_ta
 
 __all__ = ["find_config", "load_taxonomy", "read_table", "trusted_libraries"]
 
-TABLE_KEYS = ("categories", "rules", "trusted_libraries")
+TABLE_KEYS = ("categories", "rules", "trusted_libraries", "models")  # models: paramcheck.project reads them
 RULE_KEYS = (
     "view",
     "category",
