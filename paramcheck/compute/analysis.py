@@ -3,6 +3,7 @@ cache, the counts and FLOPs already stored are read back and torch is not import
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ from ..taxonomy import Taxonomy
 from .flops import FlopReport
 from .latency import LatencyReport, gpu, latency_report
 from .memory import MemoryReport, memory_report
-from .workload import Workload, workload_for
+from .workload import Workload, check_sizes, workload_for
 
 __all__ = ["Analysis", "analyse"]
 
@@ -45,6 +46,7 @@ def analyse(
     flops: bool = True,
     require_flops: bool = True,
     gpu_name: str = "H100 SXM",
+    trusted_libraries: Collection[str] = (),
     layers: bool = False,
     taxonomy: Taxonomy | None = None,
     cache: ResultCache | None = None,
@@ -53,11 +55,13 @@ def analyse(
     """Resolve, build on meta once, count parameters and (with ``flops``) FLOPs, then derive the rest.
 
     ``overrides``: values of the ``Workload`` in place of the pipeline's defaults (``height=768, cfg=False``).
+    ``trusted_libraries``: see ``build.build_model``.
     Without ``require_flops`` a model with no compute defaults still gets memory advice, without activations.
     ``layers`` and ``taxonomy``: as ``count.count_model`` takes them, for the parameter report.
     ``cache``: counts and FLOPs stored there are read back instead of built and counted (``paramcheck.cache``).
     """
-    device = gpu(gpu_name)  # fail on a bad name before building anything
+    device = gpu(gpu_name)  # fail on a bad name or size before building anything
+    check_sizes(overrides)
     source = resolve(model) if isinstance(model, str) else model
     workload: Workload | None = None
     if flops:
@@ -67,7 +71,9 @@ def analyse(
             if require_flops:
                 raise
     if workload is None:  # memory advice without activations
-        report = cached_report(source, cache=cache, layers=layers, taxonomy=taxonomy)
+        report = cached_report(
+            source, cache=cache, layers=layers, taxonomy=taxonomy, trusted_libraries=trusted_libraries
+        )
         return Analysis(report=report, memory=memory_report(report))
     key = model_key("flops", source, workload.to_dict())
     flop_report = cache.get("flops", key, FlopReport) if cache is not None else None
@@ -75,12 +81,16 @@ def analyse(
         from ..build import build_model
         from .flops import count_flops
 
-        built = build_model(source)
-        report = cached_report(source, cache=cache, layers=layers, taxonomy=taxonomy, built=built)
+        built = build_model(source, trusted_libraries=trusted_libraries)
+        report = cached_report(
+            source, cache=cache, layers=layers, taxonomy=taxonomy, built=built, trusted_libraries=trusted_libraries
+        )
         flop_report = count_flops(built, workload)
         if cache is not None:
             cache.put("flops", key, flop_report)
     else:
-        report = cached_report(source, cache=cache, layers=layers, taxonomy=taxonomy)
+        report = cached_report(
+            source, cache=cache, layers=layers, taxonomy=taxonomy, trusted_libraries=trusted_libraries
+        )
     latency = latency_report(flop_report, device)
     return Analysis(report=report, memory=memory_report(report, flop_report), flops=flop_report, latency=latency)
