@@ -102,7 +102,8 @@ FORWARDS = {
 
 @pytest.mark.parametrize(("model", "expected"), sorted(FORWARDS.items()))
 def test_each_call_is_the_sum_of_its_forwards(model: str, expected: dict[str, int]) -> None:
-    analysis = analyse(model, height=256, width=256, steps=2, prompt_length=8, batch=2, frames=5)
+    video = {"frames": 5} if model.startswith("wan") else {}  # --frames on an image pipeline is refused
+    analysis = analyse(model, height=256, width=256, steps=2, prompt_length=8, batch=2, **video)
     flops = analysis.flops
     assert flops is not None
     assert {f.component: f.forwards for f in flops.forwards} == expected
