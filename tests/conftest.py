@@ -12,6 +12,13 @@ from paramcheck.cache import CACHE_ENV
 from tests.tiny import save_pipeline, tiny_flux_modules
 
 
+@pytest.fixture(autouse=True)
+def _terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables are laid out for the terminal's width (``COLUMNS`` when piped): one width for every test, whatever
+    runs the suite (a terminal, CI, an xdist worker); tests of other widths set their own."""
+    monkeypatch.setenv("COLUMNS", "160")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _private_result_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The CLI's result cache in a folder of this session, never the user's (subprocesses inherit it)."""
