@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -21,7 +21,16 @@ from .errors import ConfigError, first_line
 from .silence import silenced
 from .sources import ComponentSpec, ModelSource
 
-__all__ = ["BuiltModel", "Progress", "build_component", "build_model", "is_module_class", "quiet", "resolve_class"]
+__all__ = [
+    "BuiltModel",
+    "Progress",
+    "build_component",
+    "build_model",
+    "default_dtype",
+    "is_module_class",
+    "quiet",
+    "resolve_class",
+]
 
 Progress = Callable[[str], None]
 
@@ -72,11 +81,14 @@ def _transformers_config(spec: ComponentSpec, config: dict[str, Any]) -> Any:
     return config_class.from_dict(config)
 
 
-def build_component(spec: ComponentSpec, *, device: str | torch.device = "meta") -> torch.nn.Module | None:
+def build_component(
+    spec: ComponentSpec, *, device: str | torch.device = "meta", dtype: torch.dtype | None = None
+) -> torch.nn.Module | None:
     """The component's module built from its config on ``device``; ``None`` when the class is no module.
 
     Built the way ``from_pretrained`` builds it before loading: the same config class, the same defaults,
-    weights tied by the model's own ``post_init``.
+    weights tied by the model's own ``post_init``. ``dtype``: built with it as the default dtype, floating weights
+    at it (transformers builds at a config's own ``torch_dtype``, SDXL's CLIP says float16, whatever the default).
     """
     if spec.library is None or spec.class_name is None:
         return None
@@ -87,7 +99,7 @@ def build_component(spec: ComponentSpec, *, device: str | torch.device = "meta")
         raise ConfigError(f"{spec.location}: {spec.class_name} is a model but its folder has no config.json")
     config = dict(spec.config)
     try:
-        with quiet(), torch.device(device):
+        with quiet(), torch.device(device), default_dtype(dtype):
             if hasattr(cls, "from_config") and hasattr(cls, "config_name"):  # diffusers ModelMixin
                 module = cls.from_config(config)
             else:
@@ -100,7 +112,23 @@ def build_component(spec: ComponentSpec, *, device: str | torch.device = "meta")
     if not isinstance(module, torch.nn.Module):
         raise ConfigError(f"{spec.location}: {spec.class_name} built something that is not a module")
     module.eval()
+    if dtype is not None and any(p.is_floating_point() and p.dtype != dtype for p in module.parameters()):
+        module.to(dtype=dtype)
     return module
+
+
+@contextlib.contextmanager
+def default_dtype(dtype: torch.dtype | None) -> Iterator[None]:
+    """``torch.set_default_dtype(dtype)`` while inside (nothing when ``None``)."""
+    if dtype is None:
+        yield
+        return
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,8 +150,9 @@ def build_model(
     *,
     components: Sequence[str] | None = None,
     progress: Progress | None = None,
+    dtype: torch.dtype | None = None,
 ) -> BuiltModel:
-    """Build every component (or those named) on the meta device."""
+    """Build every component (or those named) on the meta device (at ``dtype``, see ``build_component``)."""
     specs = source.components
     if components is not None:
         specs = tuple(source.component(name) for name in components)
@@ -131,5 +160,5 @@ def build_model(
     for spec in specs:
         if progress is not None:
             progress(spec.name)
-        modules[spec.name] = build_component(spec)
+        modules[spec.name] = build_component(spec, dtype=dtype)
     return BuiltModel(source=replace(source, components=specs), modules=MappingProxyType(modules), device="meta")

@@ -16,6 +16,8 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import ParamcheckError
+from .bench import bench_command_parser
+from .calibrate import calibrate_command_parser
 from .check import check_command_parser
 from .compare import compare_command_parser
 from .list import list_command_parser
@@ -33,6 +35,8 @@ COMMANDS = (
     compare_command_parser,
     load_command_parser,
     check_command_parser,
+    bench_command_parser,
+    calibrate_command_parser,
 )
 
 

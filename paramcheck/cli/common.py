@@ -23,8 +23,10 @@ if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]  # what add_subparsers returns
 
 __all__ = [
+    "WORKLOAD_OPTIONS",
     "add_json_options",
     "add_layer_options",
+    "add_workload_options",
     "argtype",
     "device_arg",
     "dtype_arg",
@@ -32,6 +34,7 @@ __all__ = [
     "progress",
     "rich_console",
     "taxonomy_of",
+    "workload_values",
     "write_json",
 ]
 
@@ -82,6 +85,28 @@ def add_layer_options(parser: argparse.ArgumentParser) -> None:
         metavar="PYPROJECT",
         help="pyproject.toml with [tool.paramcheck] layer-type rules (default: the nearest one upwards)",
     )
+
+
+# The options of add_workload_options: each sets the value of the workload (compute.workload.Workload) of its name.
+WORKLOAD_OPTIONS = ("height", "width", "steps", "prompt_length", "batch", "cfg", "frames")
+
+
+def add_workload_options(group: argparse._ActionsContainer) -> None:
+    """``--height --width --steps --prompt-length --batch --frames --cfg``: one generation call's values."""
+    group.add_argument("--height", type=positive, help="image height in pixels")
+    group.add_argument("--width", type=positive, help="image width in pixels")
+    group.add_argument("--steps", type=positive, help="denoising steps")
+    group.add_argument("--prompt-length", type=positive, help="prompt tokens seen by the text encoders")
+    group.add_argument("--batch", type=positive, default=1, help="images per call (default 1)")
+    group.add_argument("--frames", type=positive, help="video frames (video pipelines; default the pipeline's own)")
+    group.add_argument(
+        "--cfg", action=argparse.BooleanOptionalAction, default=None, help="classifier-free guidance on/off"
+    )
+
+
+def workload_values(args: argparse.Namespace) -> dict[str, int | bool]:
+    """The workload options given (see ``add_workload_options``), by workload field name."""
+    return {name: value for name in WORKLOAD_OPTIONS if (value := getattr(args, name)) is not None}
 
 
 def taxonomy_of(args: argparse.Namespace) -> Taxonomy:

@@ -11,7 +11,17 @@ from ..dtypes import DTYPE_NAMES
 from ..envelope import envelope
 from ..listing import fold, merge_views, select, select_records, unfolded
 from ..sources import resolve
-from .common import add_json_options, add_layer_options, dtype_arg, positive, rich_console, taxonomy_of, write_json
+from .common import (
+    add_json_options,
+    add_layer_options,
+    add_workload_options,
+    dtype_arg,
+    positive,
+    rich_console,
+    taxonomy_of,
+    workload_values,
+    write_json,
+)
 
 if TYPE_CHECKING:
     from ..sources import ModelSource
@@ -79,23 +89,18 @@ def report_command(args: argparse.Namespace) -> int:
 # --- report --flops/--memory/--html -----------------------------------------------------------------------------------
 
 
-# The options of _add_compute_options that set a value of the workload (compute.workload.Workload) by its name.
-WORKLOAD_OPTIONS = ("height", "width", "steps", "prompt_length", "batch", "cfg", "frames")
-
-
 def _add_compute_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("compute and memory (defaults: the pipeline's own, see paramcheck.compute.recipes)")
-    g.add_argument("--flops", action="store_true", help="FLOPs/MACs per component and per image, latency estimate")
+    g.add_argument("--flops", action="store_true", help="FLOPs/MACs per component and per image, predicted latency")
     g.add_argument("--memory", action="store_true", help="weights per format, cards that fit, activation memory")
     g.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with tables and plots")
-    g.add_argument("--height", type=positive, help="image height in pixels")
-    g.add_argument("--width", type=positive, help="image width in pixels")
-    g.add_argument("--steps", type=positive, help="denoising steps")
-    g.add_argument("--prompt-length", type=positive, help="prompt tokens seen by the text encoders")
-    g.add_argument("--batch", type=positive, default=1, help="images per call (default 1)")
-    g.add_argument("--frames", type=positive, help="video frames (video pipelines; default the pipeline's own)")
-    g.add_argument("--cfg", action=argparse.BooleanOptionalAction, default=None, help="classifier-free guidance on/off")
-    g.add_argument("--gpu", default="H100 SXM", help="GPU of the latency estimate (default 'H100 SXM')")
+    add_workload_options(g)
+    g.add_argument(
+        "--gpu",
+        default="H200",
+        help="GPU of the latency: a measured profile (H200, the default, or a file from paramcheck calibrate) gives "
+        "a calibrated prediction, a datasheet GPU (H100 SXM, A100 80GB SXM, L40S, L4, RTX 4090) a roofline",
+    )
 
 
 def _report_compute(args: argparse.Namespace, source: ModelSource) -> int:
@@ -107,7 +112,7 @@ def _report_compute(args: argparse.Namespace, source: ModelSource) -> int:
         flops=args.flops or args.memory or bool(args.html),
         require_flops=args.flops,
         gpu_name=args.gpu,
-        **{name: value for name in WORKLOAD_OPTIONS if (value := getattr(args, name)) is not None},
+        **workload_values(args),
     )
     if args.html:
         from ..compute.html import write_html
@@ -117,14 +122,14 @@ def _report_compute(args: argparse.Namespace, source: ModelSource) -> int:
         data = analysis.to_dict(flops=args.flops, memory=args.memory)
         write_json(envelope("report", data, dtype=args.dtype), args.output)
         return 0
-    from ..compute.tables import flops_table, memory_fit_table, memory_weights_table
+    from ..compute.tables import flops_table, latency_notes, memory_fit_table, memory_weights_table
     from ..render import component_table
 
     console = rich_console()
     console.print(component_table(analysis.report, dtype=args.dtype))
     if args.flops and analysis.flops is not None:
-        console.print(flops_table(analysis.flops, analysis.latency))
-        for note in (*analysis.flops.notes, *(analysis.latency.notes if analysis.latency else ())):
+        console.print(flops_table(analysis.flops, analysis.latency, analysis.prediction))
+        for note in (*analysis.flops.notes, *latency_notes(analysis.prediction, analysis.latency)):
             console.print(f"[dim]note: {note}[/dim]")
         console.print(f"[dim]defaults: {analysis.flops.workload.defaults}[/dim]")
     if args.memory:

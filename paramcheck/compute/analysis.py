@@ -1,4 +1,5 @@
-"""Parameters, FLOPs, latency estimate and memory advice of one model, from one meta build."""
+"""Parameters, FLOPs, latency (predicted from a measured profile, or a datasheet roofline) and memory advice of one
+model, from one meta build and one recorded pass per forward."""
 
 from __future__ import annotations
 
@@ -10,21 +11,26 @@ from ..count import count_model
 from ..errors import ConfigError
 from ..results import ModelReport, Result, json_field
 from ..sources import ModelSource, resolve
-from .flops import FlopReport, count_flops
+from .flops import FlopReport, probe_model
 from .latency import LatencyReport, gpu, latency_report
 from .memory import MemoryReport, memory_report
+from .predict import ModelPrediction, predict_flops
+from .profile import Profile, profile_arg
 from .recipes import workload_for
+from .trace import torch_dtype_of
 
 __all__ = ["Analysis", "analyse"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Analysis(Result):
-    """Parameters, FLOPs (with their latency estimate) and memory advice of one model."""
+    """Parameters, FLOPs (with their latency: ``prediction`` from a measured profile, else the datasheet ``latency``
+    estimate) and memory advice of one model."""
 
     report: ModelReport
     flops: FlopReport | None = json_field(omit_empty=True, default=None)
     latency: LatencyReport | None = json_field(omit_empty=True, default=None)
+    prediction: ModelPrediction | None = json_field(omit_empty=True, default=None)
     memory: MemoryReport
 
     def to_dict(self, *, flops: bool = True, memory: bool = True) -> dict[str, Any]:
@@ -33,6 +39,7 @@ class Analysis(Result):
         if not flops:
             data.pop("flops", None)
             data.pop("latency", None)
+            data.pop("prediction", None)
         if not memory:
             del data["memory"]
         return data
@@ -43,27 +50,39 @@ def analyse(
     *,
     flops: bool = True,
     require_flops: bool = True,
-    gpu_name: str = "H100 SXM",
+    gpu_name: str = "H200",
     **overrides: int | bool | str,
 ) -> Analysis:
     """Resolve, build on meta once, count parameters and (with ``flops``) FLOPs, then derive the rest.
 
-    ``overrides``: values of the ``Workload`` in place of the pipeline's defaults (``height=768, cfg=False``).
-    Without ``require_flops`` a model with no compute defaults still gets memory advice, without activations.
+    ``gpu_name``: a measured profile (a shipped one such as ``H200``, or a ``paramcheck calibrate`` file) gives a
+    calibrated prediction, costed from the op traces recorded in the FLOP pass; a GPU known only by its datasheet
+    gives the roofline estimate, marked as such. ``overrides``: values of the ``Workload`` in place of the pipeline's
+    defaults (``height=768, cfg=False``). Without ``require_flops`` a model with no compute defaults still gets
+    memory advice, without activations.
     """
-    device = gpu(gpu_name)  # fail on a bad name before building anything
+    profile: Profile | None = profile_arg(gpu_name, datasheet_ok=True)
+    device = gpu(gpu_name) if profile is None else None  # fail on a bad name before building anything
     source = resolve(model) if isinstance(model, str) else model
-    built = build_model(source)
-    report = count_model(built)
-    flop_report = None
-    latency = None
+    workload = None
     if flops:
         try:
             workload = workload_for(source, overrides)
         except ConfigError:
             if require_flops:
                 raise
-            return Analysis(report=report, memory=memory_report(report))  # memory advice without activations
-        flop_report = count_flops(built, workload)
-        latency = latency_report(flop_report, device)
-    return Analysis(report=report, memory=memory_report(report, flop_report), flops=flop_report, latency=latency)
+    # built at the run's dtype, as a GPU run builds it: the op trace then sees its casts and fp32 islands
+    built = build_model(source, dtype=torch_dtype_of(workload.activation_dtype) if workload else None)
+    report = count_model(built)
+    if workload is None:
+        return Analysis(report=report, memory=memory_report(report))  # memory advice without activations
+    flop_report, traces = probe_model(built, workload, trace=profile is not None)
+    latency = latency_report(flop_report, device) if device is not None else None
+    prediction = predict_flops(source, flop_report, traces, profile) if profile is not None else None
+    return Analysis(
+        report=report,
+        memory=memory_report(report, flop_report),
+        flops=flop_report,
+        latency=latency,
+        prediction=prediction,
+    )

@@ -12,7 +12,7 @@ from ..errors import ParamcheckError
 from ..plot import figure_bytes
 from ..render import component_table
 from .analysis import Analysis
-from .tables import flops_table, memory_fit_table, memory_weights_table
+from .tables import flops_table, latency_notes, memory_fit_table, memory_weights_table
 
 __all__ = ["render_html", "write_html"]
 
@@ -40,9 +40,10 @@ def render_html(analysis: Analysis) -> str:
     parts.append("<h2>Parameters by component and layer type</h2>")
     parts.append(svg[svg.index("<svg") :])
     if analysis.flops is not None:
-        parts.append("<h2>FLOPs and latency estimate</h2>")
-        parts.append(f"<pre>{escape(_text(flops_table(analysis.flops, analysis.latency)))}</pre>")
-        notes = (*analysis.flops.notes, *(analysis.latency.notes if analysis.latency else ()))
+        parts.append("<h2>FLOPs and latency</h2>")
+        table = flops_table(analysis.flops, analysis.latency, analysis.prediction)
+        parts.append(f"<pre>{escape(_text(table))}</pre>")
+        notes = (*analysis.flops.notes, *latency_notes(analysis.prediction, analysis.latency))
         parts += [f'<p class="note">{escape(n)}</p>' for n in notes]
     parts.append("<h2>Memory</h2>")
     parts.append(f"<pre>{escape(_text(memory_weights_table(analysis.memory)))}</pre>")

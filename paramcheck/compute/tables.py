@@ -10,14 +10,19 @@ from ..render import percent
 from .flops import FlopReport
 from .latency import LatencyReport
 from .memory import GIB, WEIGHT_FORMATS, MemoryReport
+from .predict import ModelPrediction
 
-__all__ = ["flops_table", "memory_fit_table", "memory_weights_table"]
+__all__ = ["flops_table", "latency_notes", "memory_fit_table", "memory_weights_table"]
 
 
 _share = partial(percent, digits=1)  # the FLOP table's shares, to one decimal
 
 
-def flops_table(report: FlopReport, latency: LatencyReport | None = None) -> Table:
+def flops_table(
+    report: FlopReport, latency: LatencyReport | None = None, prediction: ModelPrediction | None = None
+) -> Table:
+    """FLOPs per component; with ``prediction`` its predicted seconds (the profile named in the column), else with
+    ``latency`` the datasheet roofline."""
     w = report.workload
     cfg = "CFG" if w.cfg else "no CFG"
     table = Table(
@@ -29,9 +34,14 @@ def flops_table(report: FlopReport, latency: LatencyReport | None = None) -> Tab
         table.add_column(column, justify="left" if column.startswith(("comp", "inp")) else "right")
     table.add_column("TFLOPs / call", justify="right")
     table.add_column("share", justify="right")
-    if latency is not None:
-        table.add_column(f"est. ms / forward ({latency.gpu})", justify="right")
-        table.add_column("est. s / call", justify="right")
+    if prediction is not None:
+        name = prediction.profile.removeprefix("profile ").split(" (")[0]
+        table.title = f"{table.title}; latency predicted from profile {name} ({prediction.error} per forward)"
+        table.add_column(f"predicted ms / forward ({name})", justify="right")
+        table.add_column("predicted s / call", justify="right")
+    elif latency is not None:
+        table.add_column(f"roofline ms / forward ({latency.gpu}, datasheet)", justify="right")
+        table.add_column("roofline s / call", justify="right")
     total = report.total_flops
     for f in report.forwards:
         row = [
@@ -45,7 +55,11 @@ def flops_table(report: FlopReport, latency: LatencyReport | None = None) -> Tab
             f"{f.total_flops / 1e12:,.2f}",
             _share(f.total_flops, total),
         ]
-        if latency is not None:
+        if prediction is not None:
+            p = prediction.component(f.component)
+            seconds = p.prediction.seconds if p is not None else None
+            row += [f"{seconds * 1e3:,.1f}", f"{f.forwards * seconds:,.2f}"] if seconds is not None else ["-", "-"]
+        elif latency is not None:
             lat = next(x for x in latency.forwards if x.component == f.component)
             row += [f"{lat.roofline_seconds * 1e3:,.1f}", f"{lat.forwards * lat.roofline_seconds:,.2f}"]
         table.add_row(*row)
@@ -61,10 +75,19 @@ def flops_table(report: FlopReport, latency: LatencyReport | None = None) -> Tab
         f"{total / 1e12:,.2f}",
         "100.0%",
     ]
-    if latency is not None:
+    if prediction is not None:
+        footer += [f"per image: {prediction.per_image_seconds:,.2f} s", f"{prediction.per_call_seconds:,.2f}"]
+    elif latency is not None:
         footer += ["", f"{latency.total_seconds:,.2f}"]
     table.add_row(*footer, style="bold")
     return table
+
+
+def latency_notes(prediction: ModelPrediction | None, latency: LatencyReport | None) -> tuple[str, ...]:
+    """The words the latency column is shown with: the prediction's stated error and profile, or the estimate's."""
+    if prediction is not None:
+        return (prediction.error_note,)
+    return latency.notes if latency is not None else ()
 
 
 def _gib(value: int) -> str:
