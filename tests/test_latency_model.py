@@ -15,7 +15,6 @@ import pytest
 import torch
 
 from paramcheck.cli import main
-from paramcheck.errors import ConfigError
 from paramcheck.compute.predict import predict_ops
 from paramcheck.compute.profile import (
     PROFILE_SCHEMA,
@@ -27,6 +26,7 @@ from paramcheck.compute.profile import (
     parse_profile,
 )
 from paramcheck.compute.trace import TracedOp, trace_forward
+from paramcheck.errors import ConfigError
 
 # --- tables ------------------------------------------------------------------------------------------------------
 
@@ -213,3 +213,30 @@ def test_bench_on_cpu_adds_up(tiny_pipeline_configs_only: Path, tmp_path: Path) 
     assert bench["per_step_seconds"][0] == pytest.approx(statistics.median(transformer["seconds"]))
     # 32x32 pixels, the tiny VAE does not downsample, FLUX packs 2x2 patches: 16 x 16 = 256 image tokens
     assert transformer["inputs"] == "1×(256 image + 8 text) tokens"
+
+
+# --- one pass: the FLOP count and the trace together ------------------------------------------------------------
+
+
+def test_flop_pass_records_the_trace_a_trace_alone_records(tiny_pipeline_configs_only: Path) -> None:
+    """report --flops traces in its FLOP pass; the trace must be the one a separate trace_forward pass records (the
+    path the H200 validation was predicted with), and tracing must not change the counts."""
+    from paramcheck.build import build_model
+    from paramcheck.compute.flops import count_flops, probe_model
+    from paramcheck.compute.inputs import realize, resident_tensors
+    from paramcheck.compute.recipes import plan_forwards, workload_for
+    from paramcheck.sources import resolve
+
+    source = resolve(str(tiny_pipeline_configs_only))
+    workload = workload_for(source, {"height": 32, "width": 32, "prompt_length": 8, "steps": 2})
+    built = build_model(source, dtype=torch.bfloat16)
+    flops, traces = probe_model(built, workload, trace=True)
+    assert set(traces) == {"text_encoder", "text_encoder_2", "transformer", "vae"}
+    for plan in plan_forwards(source, workload):
+        module = built.modules[plan.component]
+        assert module is not None
+        kwargs = realize(plan.inputs(), device="meta", dtype=torch.bfloat16)
+        alone = trace_forward(plan.forward(module, kwargs), resident=resident_tensors(kwargs))
+        assert traces[plan.component].ops == alone.ops, plan.component
+        assert any(o.kind == "attention" for o in alone.ops)
+    assert count_flops(built, workload) == flops

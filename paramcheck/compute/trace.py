@@ -432,9 +432,14 @@ def _attention(
 ) -> torch.Tensor:
     record_attention(tracer, query, key, value, *args, **kwargs)
     with tracer.paused():
-        shape = (*query.shape[:-1], int(value.shape[-1]))
         device = query.device if query.device.type == "meta" else key.device
-        return torch.empty(shape, dtype=query.dtype, device=device)
+        dv = int(value.shape[-1])
+        if query.dim() == 4:
+            # as the CUDA kernels (flash, efficient, cuDNN) and the FLOP pass return it: (B, H, S, Dv) over memory
+            # laid out (B, S, H, Dv), so the usual .transpose(1, 2).reshape(...) after attention copies nothing
+            b, h, s, _ = (int(x) for x in query.shape)
+            return torch.empty(b, s, h, dv, dtype=query.dtype, device=device).transpose(1, 2)
+        return torch.empty((*query.shape[:-1], dv), dtype=query.dtype, device=device)
 
 
 @contextlib.contextmanager
