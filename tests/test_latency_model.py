@@ -188,12 +188,24 @@ def test_trace_marks_transposed_copies() -> None:
 # --- bench on the CPU --------------------------------------------------------------------------------------------
 
 
-def test_bench_without_cuda_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "argv",
+    [["bench", "sd-1.5"], ["bench", "sd-1.5", "--device", "cuda:1"], ["calibrate", "-o", "never-written.json"]],
+)
+def test_cuda_commands_without_cuda_are_one_line(
+    argv: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
-    assert main(["bench", "sd-1.5"]) == 2
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err == f"paramcheck: error: cuda: CUDA is not available here (torch {torch.__version__}); use --device cpu\n"
+    device = "cuda:1" if "cuda:1" in argv else "cuda"
+    assert (
+        err
+        == f"paramcheck: error: {device}: CUDA is not available here (torch {torch.__version__}); use --device cpu\n"
+    )
+    assert list(tmp_path.iterdir()) == []  # nothing built, nothing written
 
 
 def test_bench_on_cpu_adds_up(tiny_pipeline_configs_only: Path, tmp_path: Path) -> None:
