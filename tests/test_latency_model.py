@@ -212,9 +212,14 @@ def test_bench_on_cpu_adds_up(tiny_pipeline_configs_only: Path, tmp_path: Path) 
     out = tmp_path / "bench.json"
     argv = ["bench", str(tiny_pipeline_configs_only), "--device", "cpu", "--height", "32", "--width", "32"]
     argv += ["--prompt-length", "8", "--steps", "3", "--repeats", "2", "--warmup", "1", "--dtype", "fp32"]
-    argv += ["--json", "-o", str(out)]
+    argv += ["--profile", "H200", "--json", "-o", str(out)]
     assert main(argv) == 0
-    bench = json.loads(out.read_text())["bench"]
+    body = json.loads(out.read_text())
+    bench = body["bench"]
+    # --profile: a prediction of the same forwards beside the measurement, naming the profile
+    predicted = {c["component"]: c["forwards"] for c in body["prediction"]["components"]}
+    assert predicted == {t["component"]: t["forwards"] for t in bench["timings"]}
+    assert body["prediction"]["profile"].startswith("profile H200 (NVIDIA H200; torch")
     forwards = {t["component"]: t["forwards"] for t in bench["timings"]}
     # FLUX: each text encoder once, the transformer once per step, the VAE once
     assert forwards == {"text_encoder": 1, "text_encoder_2": 1, "transformer": 3, "vae": 1}
