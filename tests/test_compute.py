@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+import paramcheck
 from paramcheck.cli import main
 from paramcheck.compute.analysis import Analysis, analyse
 from paramcheck.compute.flops import FlopReport, ForwardCount, OpCount
@@ -346,9 +347,12 @@ def test_cli_plot_and_tables(tiny_pipeline: Path, tmp_path: Path, capsys: pytest
     out = " ".join(capsys.readouterr().out.split())  # titles and notes wrap at the console's width
     assert "FLOPs per generation call" in out
     assert "which cards fit" in out
-    # the shipped profile's validation (152 forwards: median 5.8%, worst 50.1%), stated with every prediction
-    assert "latency predicted from profile H200 (±6% median, 50% worst per forward)" in out
-    assert "predicted (±6% median, 50% worst on the validation set of 152 forwards" in out
+    # the shipped profile's validation, read from its file, stated with every prediction
+    profile = json.loads((Path(paramcheck.__file__).parent / "compute/profiles/h200-profile.json").read_text())
+    median, worst = (round(100 * profile["validation"][k]) for k in ("median_abs_error", "worst_abs_error"))
+    assert f"latency predicted from profile H200 (±{median}% median, {worst}% worst per forward)" in out
+    cases = profile["validation"]["cases"]
+    assert f"predicted (±{median}% median, {worst}% worst on the validation set of {cases} forwards" in out
     assert "profile H200 (NVIDIA H200; torch" in out
     assert main(["report", str(tiny_pipeline), "--flops", "--height", "64", "--width", "64", "--gpu", "H100 SXM"]) == 0
     out = " ".join(capsys.readouterr().out.split())
