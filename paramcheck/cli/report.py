@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..dtypes import DTYPE_NAMES
 from ..envelope import envelope
+from ..errors import ConfigError
 from ..listing import fold, merge_views, select, select_records, unfolded
 from ..sources import resolve
 from .common import (
@@ -24,13 +25,18 @@ from .common import (
 )
 
 if TYPE_CHECKING:
+    from ..checkpoint.files import FileKind
     from ..sources import ModelSource
     from .common import Subparsers
 
 
 def report_command_parser(subparsers: Subparsers) -> None:
     p = subparsers.add_parser("report", help="count one model's parameters per component")
-    p.add_argument("model", help="bundled id (paramcheck list), local folder, hub ORG/NAME or hub:ORG/NAME[@REV]")
+    p.add_argument(
+        "model",
+        help="bundled id (paramcheck list), local folder, hub ORG/NAME or hub:ORG/NAME[@REV]; or a file: a single-file "
+        "checkpoint (.safetensors), a LoRA (file or adapter folder) or a .gguf file (what is this file?)",
+    )
     p.add_argument("--revision", metavar="REV", help="hub models: branch, tag or commit sha (default: main)")
     p.add_argument("--dtype", type=dtype_arg, default="bf16", help=f"dtype of the MB column ({', '.join(DTYPE_NAMES)})")
     add_json_options(p)
@@ -48,6 +54,12 @@ def report_command(args: argparse.Namespace) -> int:
     from ..count import audit
     from ..render import RenderOptions, component_table, listing_table, views_table
 
+    if args.revision is None and Path(args.model).expanduser().exists():
+        from ..checkpoint.files import FileKind, file_kind
+
+        kind = file_kind(args.model)
+        if kind is not FileKind.MODEL:
+            return _report_file(args, kind)
     source = resolve(args.model, args.revision)
     if args.flops or args.memory or args.html:
         return _report_compute(args, source)
@@ -83,6 +95,45 @@ def report_command(args: argparse.Namespace) -> int:
         console.print(f"[dim]note: layer-type rules from {taxonomy.source} come first[/dim]")
     for note in report.notes:
         console.print(f"[dim]note: {note}[/dim]")
+    return 0
+
+
+def _report_file(args: argparse.Namespace, kind: FileKind) -> int:
+    """``report FILE``: what a single file, LoRA or GGUF file holds (a single file of a bundled release is checked
+    against it too); an ordinary checkpoint file: its header counts per dtype."""
+    from ..checkpoint.files import FileKind, inspect_file
+    from ..checkpoint.render import gguf_lines, lora_lines, single_file_lines, stored_table
+    from ..checkpoint.summary import read_checkpoint
+
+    model_only = [f"--{o}" for o in ("flops", "memory", "html", "layers") if getattr(args, o)]
+    if model_only:
+        raise ConfigError(
+            f"{args.model}: {', '.join(model_only)} count a model, not a file; give a bundled id or a diffusers folder "
+            "(paramcheck report FILE says what the file holds)"
+        )
+
+    if kind is FileKind.CHECKPOINT:
+        stored, _ = read_checkpoint(args.model)
+        if args.json:
+            write_json(envelope("report", {"checkpoint": stored.to_dict()}), args.output)
+            return 0
+        rich_console().print(stored_table(stored))
+        print("note: a diffusers/transformers-layout checkpoint; paramcheck check FILE --against MODEL compares it")
+        return 0
+    report = inspect_file(args.model, kind=kind)
+    if args.json:
+        write_json(envelope("report", {kind.value: report.to_dict() if report else None}), args.output)
+        return 0
+    from ..checkpoint.gguf import GgufReport
+    from ..checkpoint.lora import LoraReport
+
+    if isinstance(report, LoraReport):
+        lines = lora_lines(report)
+    elif isinstance(report, GgufReport):
+        lines = gguf_lines(report)
+    elif report is not None:
+        lines = single_file_lines(report)
+    print("\n".join(lines))
     return 0
 
 
