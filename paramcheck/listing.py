@@ -8,11 +8,23 @@ from __future__ import annotations
 import fnmatch
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from .results import CategoryCount, ComponentCounts, LayerRecord, LayerView, View
+from .results import CategoryCount, ComponentCounts, LayerRecord, LayerView, ModelReport, Result, View
 
-__all__ = ["LayerRow", "fold", "matches", "merge_views", "select", "select_records", "unfolded"]
+__all__ = [
+    "ROLE_ORDER",
+    "LayerRow",
+    "RoleRow",
+    "align_by_role",
+    "component_role",
+    "fold",
+    "matches",
+    "merge_views",
+    "select",
+    "select_records",
+    "unfolded",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,3 +177,65 @@ def merge_views(components: Iterable[ComponentCounts]) -> tuple[LayerView, ...]:
             )
         )
     return tuple(views)
+
+
+# --- components by role, to line models up ----------------------------------------------------------------------------
+
+ROLE_ORDER = ("text encoder", "denoiser", "autoencoder", "safety checker")
+
+
+def component_role(name: str, class_name: str | None) -> str:
+    """What a pipeline component does, from its slot name and class: ``text encoder``, ``denoiser``,
+    ``autoencoder``, ``safety checker``, else the slot name itself (so two models line up by role, not by slot)."""
+    cls = class_name or ""
+    if name.startswith(("text_encoder", "image_encoder")) or cls.endswith(("TextModel", "EncoderModel")):
+        return "text encoder"
+    if name in {"transformer", "unet", "prior", "transformer_2"} or "Transformer" in cls or "UNet" in cls:
+        return "denoiser"
+    if name.startswith(("vae", "vqvae", "movq")) or cls.startswith(("Autoencoder", "VQModel")):
+        return "autoencoder"
+    if name == "safety_checker":
+        return "safety checker"
+    return name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoleRow(Result):
+    """One model's components of one role (those with parameters), with their classes and counts, in slot order.
+    ``column``: the model's place among those compared (from 0), so that a model given twice stays two."""
+
+    role: str
+    model: str
+    column: int
+    components: tuple[str, ...]
+    classes: tuple[str, ...]
+    parameters_each: tuple[int, ...]
+    parameters: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._derive(parameters=sum(self.parameters_each))
+
+
+def align_by_role(reports: Sequence[ModelReport]) -> tuple[RoleRow, ...]:
+    """Each model's components with parameters grouped by role (``component_role``): roles in ``ROLE_ORDER`` then
+    as first seen, models in the order given; a model without a role has no row for it."""
+    grouped: dict[str, dict[int, list[ComponentCounts]]] = {}
+    for column, report in enumerate(reports):
+        for c in report.components:
+            if c.parameters:
+                grouped.setdefault(component_role(c.name, c.class_name), {}).setdefault(column, []).append(c)
+    rank = {role: i for i, role in enumerate(ROLE_ORDER)}
+    roles = sorted(grouped, key=lambda r: (rank.get(r, len(rank)), list(grouped).index(r)))
+    return tuple(
+        RoleRow(
+            role=role,
+            model=report.model,
+            column=column,
+            components=tuple(c.name for c in found),
+            classes=tuple(c.class_name or "-" for c in found),
+            parameters_each=tuple(c.parameters for c in found),
+        )
+        for role in roles
+        for column, report in enumerate(reports)
+        if (found := grouped[role].get(column))
+    )

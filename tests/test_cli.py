@@ -31,7 +31,7 @@ def test_report_json_envelope(tiny_pipeline: Path, tmp_path: Path) -> None:
 def test_report_table_lists_components_and_total(tiny_pipeline: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", str(tiny_pipeline), "--dtype", "fp32"]) == 0
     out = capsys.readouterr().out
-    for word in ("text_encoder_2", "T5EncoderModel", "MB (fp32)", "total", "scheduler"):
+    for word in ("text_encoder_2", "T5EncoderModel", "kB (fp32)", "total", "scheduler"):
         assert word in out
 
 
@@ -52,9 +52,12 @@ def test_compare_shows_difference(
     out = capsys.readouterr().out
     # one more single-stream block: its size as the tiny module itself counts it
     block = sum(p.numel() for p in tiny_modules["transformer"].single_transformer_blocks[0].parameters())
-    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") >= 4}
-    assert rows["transformer"].rstrip(" │").endswith(f"+{block:,}")
-    assert rows["vae"].rstrip(" │").endswith(" 0")
+    rows: dict[str, str] = {}
+    for line in out.splitlines():  # the first table: parameters by role, a column per model, then the difference
+        if line.count("│") >= 4:
+            rows.setdefault(line.split("│")[1].strip(), line)
+    assert rows["denoiser"].rstrip(" │").endswith(f"+{block:,}")
+    assert rows["autoencoder"].rstrip(" │").endswith(" 0")
 
 
 def test_bad_dtype_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -96,8 +99,8 @@ def test_json_output_that_cannot_be_written(
     assert main(["report", str(tiny_pipeline_configs_only), "--json", "-o", "/no/such/folder/r.json"]) == 2
     err = capsys.readouterr().err
     assert err == (
-        "paramcheck: error: /no/such/folder/r.json: cannot write the JSON report (No such file or directory); "
-        "choose another --output\n"
+        "paramcheck: error: /no/such/folder/r.json: no such folder '/no/such/folder'; create it or choose another "
+        "--output\n"
     )
 
 

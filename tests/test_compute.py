@@ -387,7 +387,7 @@ def test_cli_flops_of_a_pipeline_without_defaults(
     assert "no compute defaults for pipeline OddPipeline" in capsys.readouterr().err
     assert main(["report", str(folder), "--memory"]) == 0  # memory advice still works, without activations
     assert main(["plot", str(folder), "-o", str(tmp_path / "p.gif")]) == 2
-    assert "name the file .png or .svg" in capsys.readouterr().err
+    assert "name the --output file .png or .svg" in capsys.readouterr().err
 
 
 def test_plot_prefers_the_role_view() -> None:

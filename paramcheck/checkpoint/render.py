@@ -4,9 +4,8 @@ single files, LoRA adapters and GGUF files as plain lines."""
 from __future__ import annotations
 
 from rich.table import Table
-from rich.text import Text
 
-from ..render import mb
+from ..render import ByteScale, Grid, RenderOptions, count_text, to_rich
 from .check import CheckReport, ComponentCheck, Layout
 from .gguf import GgufReport
 from .lora import LoraReport
@@ -20,71 +19,104 @@ __all__ = [
     "lora_verdict",
     "single_file_lines",
     "single_file_verdict",
+    "stored_grid",
     "stored_table",
+    "verdict_grid",
     "verdict_line",
     "verdict_table",
 ]
 
 
-def stored_table(report: CheckpointReport) -> Table:
-    """Tensors, elements and MB per dtype per component, then each component's logical parameters."""
-    table = Table(title=f"{report.location} — stored, from safetensors headers", title_justify="left")
-    for column, justify in (
-        ("component", "left"),
-        ("dtype", "left"),
-        ("tensors", "right"),
-        ("elements", "right"),
-        ("MB", "right"),
-        ("parameters", "right"),
-    ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+def stored_grid(report: CheckpointReport, options: RenderOptions | None = None) -> Grid:
+    """Tensors, elements and size per dtype per component (decimal units, one scale), then each component's logical
+    parameters; narrow: counts compact."""
+    o = options or RenderOptions()
+    scale = ByteScale.of([c.bytes for c in report.components])
+    columns = [("component", False), ("dtype", False), ("tensors", True), ("elements", True)]
+    columns += [(scale.unit, True), ("parameters", True)]
+    rows: list[list[str]] = []
+    sections: list[int] = []
     for c in report.components:
+        sections.append(len(rows))
         for i, row in enumerate(c.dtypes):
-            name = c.name if i == 0 else ""
-            table.add_row(name, row.dtype, f"{row.tensors:,}", f"{row.elements:,}", mb(row.bytes), "")
+            rows.append(
+                [
+                    c.name if i == 0 else "",
+                    row.dtype,
+                    f"{row.tensors:,}",
+                    count_text(row.elements, narrow=o.narrow),
+                    scale(row.bytes),
+                    "",
+                ]
+            )
         label = "total" + (f" ({c.quantization})" if c.quantization else "")
         aux = f", {c.auxiliary_tensors:,} auxiliary" if c.auxiliary_tensors else ""
-        table.add_row(
-            "",
-            label,
-            f"{c.tensors:,}{aux}",
-            f"{c.elements:,}",
-            mb(c.bytes),
-            f"{c.parameters:,}",
-            style="bold",
-            end_section=True,
+        rows.append(
+            [
+                "",
+                label,
+                f"{c.tensors:,}{aux}",
+                count_text(c.elements, narrow=o.narrow),
+                scale(c.bytes),
+                count_text(c.parameters, narrow=o.narrow),
+            ]
         )
-    return table
+    return Grid(
+        title=f"{report.location} — stored, from safetensors headers",
+        headers=tuple(h for h, _ in columns),
+        numeric=tuple(n for _, n in columns),
+        rows=tuple(tuple(r) for r in rows),
+        sections=tuple(sections),
+    )
 
 
-def _verdict(c: ComponentCheck) -> Text:
+def stored_table(report: CheckpointReport, options: RenderOptions | None = None) -> Table:
+    return to_rich(stored_grid(report, options))
+
+
+def _verdict(c: ComponentCheck) -> str:
     if c.layout is Layout.UNCHECKED:
-        return Text("not checked", style="yellow")
-    return Text("match", style="green") if c.ok else Text("MISMATCH", style="bold red")
+        return "not checked"
+    return "match" if c.ok else "MISMATCH"
 
 
-def verdict_table(check: CheckReport) -> Table:
-    table = Table(title="checkpoint vs architecture (config built on meta)", title_justify="left")
-    for column in ("component", "class", "layout", "matched", "missing", "unexpected", "shape", "dtype"):
-        table.add_column(column, justify="left" if column in {"component", "class", "layout"} else "right")
-    table.add_column("architecture", justify="right")
-    table.add_column("checkpoint", justify="right")
-    table.add_column("verdict")
+def verdict_grid(check: CheckReport, options: RenderOptions | None = None) -> Grid:
+    """Per component: class, key layout, matched tensors, problems by kind, parameters of the architecture and the
+    checkpoint, verdict. Narrow: the problems in one column, the class and the counts left out of it, compact."""
+    o = options or RenderOptions()
+    if o.narrow:
+        columns = [("component", False), ("layout", False), ("matched", True), ("problems", False)]
+        columns += [("parameters: arch. / ckpt.", True), ("verdict", False)]
+    else:
+        columns = [("component", False), ("class", False), ("layout", False), ("matched", True)]
+        columns += [(kind, True) for kind in ("missing", "unexpected", "shape", "dtype")]
+        columns += [("architecture", True), ("checkpoint", True), ("verdict", False)]
+    rows = []
     for c in check.components:
-        table.add_row(
-            c.name,
-            c.class_name or "-",
-            c.layout,
-            f"{c.matched:,} / {c.expected_tensors:,}" if c.layout in {Layout.MATCHING, Layout.OTHER} else "-",
-            f"{len(c.missing):,}",
-            f"{len(c.unexpected):,}",
-            f"{len(c.shapes):,}",
-            f"{len(c.dtypes):,}",
-            f"{c.architecture_parameters:,}" if c.layout is not Layout.UNCHECKED else "-",
-            f"{c.checkpoint_parameters:,}",
-            _verdict(c),
-        )
-    return table
+        matched = f"{c.matched:,} / {c.expected_tensors:,}" if c.layout in {Layout.MATCHING, Layout.OTHER} else "-"
+        kinds = [("missing", len(c.missing)), ("unexpected", len(c.unexpected))]
+        kinds += [("shape", len(c.shapes)), ("dtype", len(c.dtypes))]
+        architecture = count_text(c.architecture_parameters, narrow=o.narrow)
+        architecture = architecture if c.layout is not Layout.UNCHECKED else "-"
+        checkpoint = count_text(c.checkpoint_parameters, narrow=o.narrow)
+        if o.narrow:
+            problems = ", ".join(f"{n:,} {kind}" for kind, n in kinds if n) or "none"
+            rows.append([c.name, c.layout, matched, problems, f"{architecture} / {checkpoint}", _verdict(c)])
+        else:
+            counts = [f"{n:,}" for _, n in kinds]
+            rows.append(
+                [c.name, c.class_name or "-", c.layout, matched, *counts, architecture, checkpoint, _verdict(c)]
+            )
+    return Grid(
+        title="checkpoint vs architecture (config built on meta)",
+        headers=tuple(h for h, _ in columns),
+        numeric=tuple(n for _, n in columns),
+        rows=tuple(tuple(r) for r in rows),
+    )
+
+
+def verdict_table(check: CheckReport, options: RenderOptions | None = None) -> Table:
+    return to_rich(verdict_grid(check, options))
 
 
 def _shape(dims: tuple[int, ...]) -> str:

@@ -40,11 +40,22 @@ COMMANDS = (
 )
 
 
+def _version() -> str:
+    """The installed distribution's version (``importlib.metadata``), or ``unknown`` when run from a bare tree."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("paramcheck")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="paramcheck",
         description="Where do a model's parameters go? Exact counts per component and layer type.",
     )
+    parser.add_argument("--version", action="version", version=f"paramcheck {_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_command in COMMANDS:
         add_command(subparsers)

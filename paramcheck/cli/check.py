@@ -33,7 +33,8 @@ def check_command_parser(subparsers: Subparsers) -> None:
 def check_command(args: argparse.Namespace) -> int:
     """Header counts of a checkpoint and its verdict against the architecture; exit 1 on a mismatch."""
     from ..checkpoint.check import check_checkpoint
-    from ..checkpoint.render import issue_lines, stored_table, verdict_line, verdict_table
+    from ..checkpoint.render import issue_lines, stored_grid, verdict_grid, verdict_line
+    from ..render import RenderOptions, show
 
     if not str(args.path).startswith("hub:"):
         from ..checkpoint.files import inspect_file
@@ -46,8 +47,9 @@ def check_command(args: argparse.Namespace) -> int:
         write_json(envelope("check", {"check": check.to_dict()}), args.output)
         return 0 if check.ok else 1
     console = rich_console()
-    console.print(stored_table(check.checkpoint))
-    console.print(verdict_table(check))
+    options = RenderOptions(width=console.width)
+    show(console, stored_grid(check.checkpoint, options))
+    show(console, verdict_grid(check, options))
     for line in issue_lines(check, limit=None if args.all else 10):
         console.print(line, highlight=False, markup=False)
     notes = dict.fromkeys(f"{c.name}: {note}" for c in check.components for note in c.notes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -24,14 +25,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "WORKLOAD_OPTIONS",
+    "add_compute_options",
     "add_json_options",
     "add_layer_options",
     "add_workload_options",
     "argtype",
+    "check_output",
     "device_arg",
     "dtype_arg",
     "positive",
     "progress",
+    "refuse",
+    "refuse_idle_compute_options",
     "rich_console",
     "taxonomy_of",
     "workload_values",
@@ -79,34 +84,14 @@ def add_json_options(parser: argparse.ArgumentParser) -> None:
 
 def add_layer_options(parser: argparse.ArgumentParser) -> None:
     """``--lang`` and ``--config``: see ``taxonomy_of``."""
-    parser.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the layer-type names")
+    parser.add_argument(
+        "--lang", choices=("en", "zh"), default="en", help="language of the tables: headings, columns, names, notes"
+    )
     parser.add_argument(
         "--config",
         metavar="PYPROJECT",
         help="pyproject.toml with [tool.paramcheck] layer-type rules (default: the nearest one upwards)",
     )
-
-
-# The options of add_workload_options: each sets the value of the workload (compute.workload.Workload) of its name.
-WORKLOAD_OPTIONS = ("height", "width", "steps", "prompt_length", "batch", "cfg", "frames")
-
-
-def add_workload_options(group: argparse._ActionsContainer) -> None:
-    """``--height --width --steps --prompt-length --batch --frames --cfg``: one generation call's values."""
-    group.add_argument("--height", type=positive, help="image height in pixels")
-    group.add_argument("--width", type=positive, help="image width in pixels")
-    group.add_argument("--steps", type=positive, help="denoising steps")
-    group.add_argument("--prompt-length", type=positive, help="prompt tokens seen by the text encoders")
-    group.add_argument("--batch", type=positive, default=1, help="images per call (default 1)")
-    group.add_argument("--frames", type=positive, help="video frames (video pipelines; default the pipeline's own)")
-    group.add_argument(
-        "--cfg", action=argparse.BooleanOptionalAction, default=None, help="classifier-free guidance on/off"
-    )
-
-
-def workload_values(args: argparse.Namespace) -> dict[str, int | bool]:
-    """The workload options given (see ``add_workload_options``), by workload field name."""
-    return {name: value for name in WORKLOAD_OPTIONS if (value := getattr(args, name)) is not None}
 
 
 def taxonomy_of(args: argparse.Namespace) -> Taxonomy:
@@ -119,11 +104,99 @@ def taxonomy_of(args: argparse.Namespace) -> Taxonomy:
     return load_taxonomy(path)
 
 
+# --- compute options: report and compare ---------------------------------------------------------------------------
+
+
+# The options of add_compute_options that set a value of the workload (compute.workload.Workload) by its name.
+WORKLOAD_OPTIONS = ("height", "width", "steps", "prompt_length", "batch", "cfg", "frames")
+
+
+def add_compute_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("compute and memory (defaults: the pipeline's own, see paramcheck.compute.recipes)")
+    g.add_argument("--flops", action="store_true", help="FLOPs/MACs per component and per image, predicted latency")
+    g.add_argument("--memory", action="store_true", help="weights per format, cards that fit, activation memory")
+    g.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page (FILE.html) of the tables")
+    g.add_argument("--height", type=positive, help="with --flops/--memory: image height in pixels")
+    g.add_argument("--width", type=positive, help="with --flops/--memory: image width in pixels")
+    g.add_argument("--steps", type=positive, help="with --flops/--memory: denoising steps")
+    g.add_argument("--prompt-length", type=positive, help="with --flops/--memory: prompt tokens of the text encoders")
+    g.add_argument("--batch", type=positive, help="with --flops/--memory: images per call (default 1)")
+    g.add_argument("--frames", type=positive, help="with --flops/--memory: video frames (default the pipeline's)")
+    g.add_argument(
+        "--cfg",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --flops/--memory: classifier-free guidance on/off",
+    )
+    g.add_argument(
+        "--gpu",
+        help="with --flops: GPU of the latency: a measured profile (H200, the default, or a file from paramcheck "
+        "calibrate) gives a calibrated prediction, a datasheet GPU (H100 SXM, A100 80GB SXM, L40S, L4, RTX 4090) a "
+        "roofline estimate",
+    )
+
+
+def add_workload_options(group: argparse._ActionsContainer) -> None:
+    """``--height --width --steps --prompt-length --batch --frames --cfg`` for a command that always runs the
+    workload (``bench``); ``report`` has them in ``add_compute_options``."""
+    group.add_argument("--height", type=positive, help="image height in pixels")
+    group.add_argument("--width", type=positive, help="image width in pixels")
+    group.add_argument("--steps", type=positive, help="denoising steps")
+    group.add_argument("--prompt-length", type=positive, help="prompt tokens seen by the text encoders")
+    group.add_argument("--batch", type=positive, help="images per call (default 1)")
+    group.add_argument("--frames", type=positive, help="video frames (video pipelines; default the pipeline's own)")
+    group.add_argument(
+        "--cfg", action=argparse.BooleanOptionalAction, default=None, help="classifier-free guidance on/off"
+    )
+
+
+def workload_values(args: argparse.Namespace) -> dict[str, int | bool]:
+    """The workload options given (``WORKLOAD_OPTIONS``), by workload field name."""
+    return {name: value for name in WORKLOAD_OPTIONS if (value := getattr(args, name)) is not None}
+
+
+def refuse_idle_compute_options(args: argparse.Namespace) -> None:
+    """Workload options need ``--flops`` or ``--memory``, ``--gpu`` needs ``--flops``: else they would do nothing."""
+    if not (args.flops or args.memory):
+        for name in WORKLOAD_OPTIONS:
+            if getattr(args, name) is not None:
+                option = "--" + name.replace("_", "-")
+                raise refuse(option, "sets the workload of --flops/--memory; add --flops or --memory, or drop it")
+    if args.gpu is not None and not args.flops:
+        raise refuse("--gpu", "picks the GPU of the --flops latency; add --flops, or drop --gpu")
+
+
 # --- output -----------------------------------------------------------------------------------------------------------
 
 
 def rich_console() -> Console:
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+    """The terminal's width; piped, ``COLUMNS`` when set, else 160. Tables are laid out for that width
+    (``render.RenderOptions.width``): narrow below ``render.WIDE``."""
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit() else 160
+    return Console(soft_wrap=False, width=width)
+
+
+def refuse(option: str, reason: str) -> ParamcheckError:
+    """The error for an option that would do nothing in the combination given: ``--top: only with --layers; ...``."""
+    return ParamcheckError(f"{option}: {reason}")
+
+
+def check_output(path: str, option: str, suffixes: tuple[str, ...] = ()) -> None:
+    """Refuse, before any work, an output file that cannot be written: a wrong suffix, a folder, a missing or
+    read-only parent folder. ``-`` (stdout) is fine."""
+    if path == "-":
+        return
+    target = Path(path)
+    if suffixes and target.suffix.lower() not in suffixes:
+        kind = target.suffix or "(none)"
+        raise ParamcheckError(f"{path}: unknown file type {kind!r}; name the {option} file {' or '.join(suffixes)}")
+    parent = target.parent
+    if target.is_dir():
+        raise ParamcheckError(f"{path}: is a folder; choose a file name for {option}")
+    if not parent.is_dir():
+        raise ParamcheckError(f"{path}: no such folder {str(parent)!r}; create it or choose another {option}")
+    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise ParamcheckError(f"{path}: not writable; choose another {option}")
 
 
 def progress() -> Progress:

@@ -23,25 +23,29 @@ def list_command_parser(subparsers: Subparsers) -> None:
 
 def list_command(args: argparse.Namespace) -> int:
     from ..count import audit
+    from ..render import WIDE, compact
 
+    console = rich_console()
+    narrow = console.width < WIDE
     table = Table(title="bundled models", title_justify="left")
     for column in ("id", "family", "hub repository", "components with parameters"):
-        table.add_column(column)
+        if not (narrow and column == "family"):
+            table.add_column(column, overflow="fold", min_width=8)
     if args.totals:
-        table.add_column("parameters", justify="right")
+        table.add_column("parameters", justify="right", no_wrap=True)
     ids = bundled_ids()
     with progress() as bar:
         task = bar.add_task("counting", total=len(ids) if args.totals else 0)
         for model_id in ids:
             model = bundled_model(model_id)
-            row = [model.id, model.family, model.hub_repo or "-"]
+            row = [model.id, *([] if narrow else [model.family]), model.hub_repo or "-"]
             if args.totals:
                 report = audit(model_id)
-                parts = [f"{c.name} {c.parameters / 1e9:.2f}B" for c in report.components if c.parameters]
-                row += [", ".join(parts), f"{report.parameters:,}"]
+                parts = [f"{c.name} {compact(c.parameters)}" for c in report.components if c.parameters]
+                row += [", ".join(parts), compact(report.parameters) if narrow else f"{report.parameters:,}"]
                 bar.advance(task)
             else:
                 row.append(", ".join(c.name for c in resolve(model_id).components if c.config is not None))
             table.add_row(*row)
-    rich_console().print(table)
+    console.print(table)
     return 0

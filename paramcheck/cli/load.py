@@ -72,7 +72,7 @@ def _load(args: argparse.Namespace, source: ModelSource) -> tuple[ModelReport, l
 
 
 def load_command(args: argparse.Namespace) -> int:
-    from ..render import load_table
+    from ..render import RenderOptions, load_grid, show
 
     resolve_device(args.device)  # fail before any work on a device that is not there
     source = resolve(args.model)
@@ -92,7 +92,7 @@ def load_command(args: argparse.Namespace) -> int:
         write_json(envelope("load", body, dtype=args.dtype), args.output)
     else:
         console = rich_console()
-        console.print(load_table(source.model, expected, results))
+        show(console, load_grid(source.model, expected, results, RenderOptions(width=console.width)))
         for r in results:
             for problem in r.mismatches[:20]:
                 console.print(f"[red]{r.component}: {problem}[/red]")

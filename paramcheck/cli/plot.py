@@ -6,8 +6,9 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..plot import write_plot
+from ..plot import IMAGE_FORMATS, write_plot
 from ..sources import resolve
+from .common import check_output
 
 if TYPE_CHECKING:
     from .common import Subparsers
@@ -21,6 +22,7 @@ def plot_command_parser(subparsers: Subparsers) -> None:
 
 
 def plot_command(args: argparse.Namespace) -> int:
+    check_output(args.output, "--output", tuple(f".{fmt}" for fmt in IMAGE_FORMATS))  # before torch's import
     from ..count import audit
 
     reports = [audit(resolve(model)) for model in args.models]

@@ -1,11 +1,12 @@
-"""``paramcheck report``: one model's parameters per component and layer type, optionally its layers; with
-``--flops``/``--memory``/``--html``, FLOPs, latency and memory advice too."""
+"""``paramcheck report``: one model's summary and parameters per component; with ``--views`` its layer types, with
+``--layers`` its layers, with ``--flops``/``--memory`` FLOPs, latency and memory advice; ``--html`` writes it all
+to one page."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..dtypes import DTYPE_NAMES
 from ..envelope import envelope
@@ -13,20 +14,28 @@ from ..errors import ConfigError
 from ..listing import fold, merge_views, select, select_records, unfolded
 from ..sources import resolve
 from .common import (
+    WORKLOAD_OPTIONS,
+    add_compute_options,
     add_json_options,
     add_layer_options,
-    add_workload_options,
+    check_output,
     dtype_arg,
     positive,
+    refuse,
+    refuse_idle_compute_options,
     rich_console,
     taxonomy_of,
-    workload_values,
     write_json,
 )
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ..checkpoint.files import FileKind
-    from ..sources import ModelSource
+    from ..compute.analysis import Analysis
+    from ..listing import LayerRow
+    from ..render import RenderOptions
+    from ..results import LayerView, ModelReport
     from .common import Subparsers
 
 
@@ -38,22 +47,49 @@ def report_command_parser(subparsers: Subparsers) -> None:
         "checkpoint (.safetensors), a LoRA (file or adapter folder) or a .gguf file (what is this file?)",
     )
     p.add_argument("--revision", metavar="REV", help="hub models: branch, tag or commit sha (default: main)")
-    p.add_argument("--dtype", type=dtype_arg, default="bf16", help=f"dtype of the MB column ({', '.join(DTYPE_NAMES)})")
+    p.add_argument("--dtype", type=dtype_arg, default="bf16", help=f"dtype of the sizes ({', '.join(DTYPE_NAMES)})")
     add_json_options(p)
     add_layer_options(p)
+    p.add_argument("--views", action="store_true", help="layer types of each component and of the whole model")
     p.add_argument("--layers", action="store_true", help="list the layers, repeated blocks folded")
     p.add_argument("--depth", type=positive, metavar="N", help="with --layers: layers at most N levels deep")
     p.add_argument("--top", type=positive, metavar="N", help="with --layers: the N largest, largest first")
     p.add_argument("--filter", metavar="PATTERN", help="with --layers: name, class or category (text or glob)")
     p.add_argument("--no-fold", action="store_true", help="with --layers: list every repeated block")
-    _add_compute_options(p)
+    add_compute_options(p)
     p.set_defaults(func=report_command)
 
 
-def report_command(args: argparse.Namespace) -> int:
-    from ..count import audit
-    from ..render import RenderOptions, component_table, listing_table, views_table
+def _refuse_idle_options(args: argparse.Namespace) -> None:
+    """Options that would do nothing in this combination are errors, before any work (``--filter`` without
+    ``--layers`` and ``-o`` without ``--json`` are refused where the other usage errors live)."""
+    if not args.layers:
+        for option, given in (("--depth", args.depth), ("--top", args.top), ("--no-fold", args.no_fold)):
+            if given:
+                raise refuse(option, "selects rows of the layer listing; add --layers, or drop it")
+    if args.json:
+        if args.top or args.no_fold:
+            option = "--top" if args.top else "--no-fold"
+            raise refuse(option, "the JSON lists every layer unfolded (--depth and --filter select); drop it or --json")
+        if args.lang != "en":
+            raise refuse("--lang", "the JSON holds category ids, not names; drop --lang or --json")
+        if args.views:
+            raise refuse("--views", "the JSON always holds the layer types; drop --views or --json")
+    refuse_idle_compute_options(args)
 
+
+def report_command(args: argparse.Namespace) -> int:
+    _refuse_idle_options(args)
+    if args.html:
+        check_output(args.html, "--html", (".html", ".htm"))
+    if args.json and args.output:
+        check_output(args.output, "--output")
+    if args.gpu is not None:
+        from ..compute.latency import gpu
+        from ..compute.profile import profile_arg
+
+        if profile_arg(args.gpu, datasheet_ok=True) is None:
+            gpu(args.gpu)  # a mistyped GPU (or an unreadable profile) before any work
     if args.revision is None and Path(args.model).expanduser().exists():
         from ..checkpoint.files import FileKind, file_kind
 
@@ -61,40 +97,67 @@ def report_command(args: argparse.Namespace) -> int:
         if kind is not FileKind.MODEL:
             return _report_file(args, kind)
     source = resolve(args.model, args.revision)
-    if args.flops or args.memory or args.html:
-        return _report_compute(args, source)
     taxonomy = taxonomy_of(args)
-    report = audit(source, layers=args.layers, taxonomy=taxonomy)
+    analysis = None
+    if args.flops or args.memory:
+        from ..compute.analysis import analyse
+
+        analysis = analyse(
+            source,
+            flops=True,
+            require_flops=args.flops,
+            gpu_name=args.gpu or "H200",
+            layers=args.layers,
+            taxonomy=taxonomy,
+            **{name: value for name in WORKLOAD_OPTIONS if (value := getattr(args, name)) is not None},
+        )
+        report = analysis.report
+    else:
+        from ..count import audit
+
+        report = audit(source, layers=args.layers, taxonomy=taxonomy)
     views = merge_views(report.components)
+    labels = {c.id: c.label(args.lang) for c in taxonomy.categories}
+    listings = {
+        c.name: select(
+            unfolded(c.layers) if args.no_fold else fold(c.layers),
+            depth=args.depth,
+            top=args.top,
+            pattern=args.filter,
+            labels=labels,
+        )
+        for c in report.components
+        if args.layers
+    }
+    if args.html:
+        from ..compute.html import write_html
+        from ..render import RenderOptions
+
+        options = RenderOptions(dtype=args.dtype, lang=args.lang, taxonomy=taxonomy, width=200)
+        write_html(
+            Path(args.html),
+            report,
+            views,
+            options=options,
+            analysis=analysis,
+            flops=args.flops,
+            memory=args.memory,
+            listings=listings,
+        )
     if args.json:
-        data = report.to_dict()
-        for component, counts in zip(data["components"], report.components, strict=True):
-            if args.layers:
-                picked = select_records(counts.layers, depth=args.depth, pattern=args.filter)
-                component["layers"] = [r.to_dict() for r in picked]
-        payload = {"report": data, "views": [v.to_dict() for v in views], "taxonomy": taxonomy.source}
-        write_json(envelope("report", payload, dtype=args.dtype), args.output)
+        write_json(
+            envelope("report", _json(args, report, views, analysis, taxonomy.source), dtype=args.dtype), args.output
+        )
         return 0
     console = rich_console()
-    console.print(component_table(report, dtype=args.dtype))
-    labels = {c.id: c.label(args.lang) for c in taxonomy.categories}
-    options = RenderOptions(dtype=args.dtype, lang=args.lang, taxonomy=taxonomy)
-    for counts in report.components:
-        if not counts.views or not counts.parameters:
-            continue
-        title = f"{report.model} / {counts.name} ({counts.class_name}): {counts.parameters:,} parameters"
-        console.print(views_table(title, counts.views, counts.parameters, options))
-        if args.layers:
-            rows = unfolded(counts.layers) if args.no_fold else fold(counts.layers)
-            rows = select(rows, depth=args.depth, top=args.top, pattern=args.filter, labels=labels)
-            if rows:
-                console.print(listing_table(f"{report.model} / {counts.name}: layers", rows, options))
-    title = f"{report.model}: whole model, {report.parameters:,} parameters by layer type"
-    console.print(views_table(title, views, report.parameters, options))
-    if taxonomy.source:
-        console.print(f"[dim]note: layer-type rules from {taxonomy.source} come first[/dim]")
-    for note in report.notes:
-        console.print(f"[dim]note: {note}[/dim]")
+    from ..render import RenderOptions
+
+    options = RenderOptions(dtype=args.dtype, lang=args.lang, taxonomy=taxonomy, width=console.width)
+    _print_report(console, args, report, views, listings, options)
+    if analysis is not None:
+        _print_compute(console, args, analysis, options)
+    if args.html:
+        console.print(f"wrote {args.html}", highlight=False)
     return 0
 
 
@@ -102,10 +165,11 @@ def _report_file(args: argparse.Namespace, kind: FileKind) -> int:
     """``report FILE``: what a single file, LoRA or GGUF file holds (a single file of a bundled release is checked
     against it too); an ordinary checkpoint file: its header counts per dtype."""
     from ..checkpoint.files import FileKind, inspect_file
-    from ..checkpoint.render import gguf_lines, lora_lines, single_file_lines, stored_table
+    from ..checkpoint.render import gguf_lines, lora_lines, single_file_lines, stored_grid
     from ..checkpoint.summary import read_checkpoint
+    from ..render import RenderOptions, show
 
-    model_only = [f"--{o}" for o in ("flops", "memory", "html", "layers") if getattr(args, o)]
+    model_only = [f"--{o}" for o in ("flops", "memory", "html", "layers", "views") if getattr(args, o)]
     if model_only:
         raise ConfigError(
             f"{args.model}: {', '.join(model_only)} count a model, not a file; give a bundled id or a diffusers folder "
@@ -117,7 +181,8 @@ def _report_file(args: argparse.Namespace, kind: FileKind) -> int:
         if args.json:
             write_json(envelope("report", {"checkpoint": stored.to_dict()}), args.output)
             return 0
-        rich_console().print(stored_table(stored))
+        console = rich_console()
+        show(console, stored_grid(stored, RenderOptions(width=console.width)))
         print("note: a diffusers/transformers-layout checkpoint; paramcheck check FILE --against MODEL compares it")
         return 0
     report = inspect_file(args.model, kind=kind)
@@ -137,57 +202,78 @@ def _report_file(args: argparse.Namespace, kind: FileKind) -> int:
     return 0
 
 
-# --- report --flops/--memory/--html -----------------------------------------------------------------------------------
+def _json(
+    args: argparse.Namespace,
+    report: ModelReport,
+    views: tuple[LayerView, ...],
+    analysis: Analysis | None,
+    taxonomy: str | None,
+) -> dict[str, Any]:
+    """The same keys with or without ``--flops``/``--memory``: report, views, taxonomy, then flops, latency, memory."""
+    data = report.to_dict()
+    for component, counts in zip(data["components"], report.components, strict=True):
+        if args.layers:
+            picked = select_records(counts.layers, depth=args.depth, pattern=args.filter)
+            component["layers"] = [r.to_dict() for r in picked]
+    payload: dict[str, Any] = {"report": data, "views": [v.to_dict() for v in views], "taxonomy": taxonomy}
+    if analysis is not None:
+        more = analysis.to_dict(flops=args.flops, memory=args.memory)
+        payload |= {key: value for key, value in more.items() if key != "report"}
+    return payload
 
 
-def _add_compute_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("compute and memory (defaults: the pipeline's own, see paramcheck.compute.recipes)")
-    g.add_argument("--flops", action="store_true", help="FLOPs/MACs per component and per image, predicted latency")
-    g.add_argument("--memory", action="store_true", help="weights per format, cards that fit, activation memory")
-    g.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with tables and plots")
-    add_workload_options(g)
-    g.add_argument(
-        "--gpu",
-        default="H200",
-        help="GPU of the latency: a measured profile (H200, the default, or a file from paramcheck calibrate) gives "
-        "a calibrated prediction, a datasheet GPU (H100 SXM, A100 80GB SXM, L40S, L4, RTX 4090) a roofline",
-    )
+def _print_report(
+    console: Console,
+    args: argparse.Namespace,
+    report: ModelReport,
+    views: tuple[LayerView, ...],
+    listings: dict[str, tuple[LayerRow, ...]],
+    options: RenderOptions,
+) -> None:
+    """The summary first, then the component table; the layer types with ``--views``, the layers with
+    ``--layers``; the notes last."""
+    from ..render import UNITS_NOTE, component_grid, listing_grid, note_text, show, summary_lines, views_grid
+
+    t = options.t
+    for line in summary_lines(report, views, options):
+        console.print(line, highlight=False, markup=False)
+    console.print()
+    show(console, component_grid(report, options))
+    for counts in report.components:
+        if args.views and counts.views and counts.parameters:
+            title = f"{report.model} / {counts.name} ({counts.class_name}): {t('layer types')}"
+            show(console, views_grid(title, counts.views, counts.parameters, options))
+        if listings.get(counts.name):
+            title = f"{report.model} / {counts.name}: {t('layers')}"
+            show(console, listing_grid(title, listings[counts.name], options))
+    if args.views:
+        title = f"{report.model}: {t('whole model')}, {t('layer types')}"
+        show(console, views_grid(title, views, report.parameters, options))
+    notes = [UNITS_NOTE, *report.notes]
+    taxonomy = options.taxonomy
+    if taxonomy.source:
+        notes.append(f"layer-type rules from {taxonomy.source} come first")
+    for note in notes:
+        console.print(f"{t('note')}: {note_text(note, options.lang)}", style="dim", highlight=False, markup=False)
+    if not (args.views or args.layers or args.flops or args.memory or args.html):
+        hint = "--views (layer types), --layers (every layer), --flops, --memory, --html FILE, --json"
+        console.print(f"{t('more')}: {hint}", style="dim", highlight=False, markup=False)
 
 
-def _report_compute(args: argparse.Namespace, source: ModelSource) -> int:
-    """``report --flops/--memory/--html``: parameters, then FLOPs and latency, then memory advice."""
-    from ..compute.analysis import analyse
+def _print_compute(console: Console, args: argparse.Namespace, analysis: Analysis, options: RenderOptions) -> None:
+    from ..compute.tables import flops_grids, latency_notes, memory_fit_grid, memory_weights_grid
+    from ..render import note_text, show
 
-    analysis = analyse(
-        source,
-        flops=args.flops or args.memory or bool(args.html),
-        require_flops=args.flops,
-        gpu_name=args.gpu,
-        **workload_values(args),
-    )
-    if args.html:
-        from ..compute.html import write_html
-
-        write_html(analysis, Path(args.html))
-    if args.json:
-        data = analysis.to_dict(flops=args.flops, memory=args.memory)
-        write_json(envelope("report", data, dtype=args.dtype), args.output)
-        return 0
-    from ..compute.tables import flops_table, latency_notes, memory_fit_table, memory_weights_table
-    from ..render import component_table
-
-    console = rich_console()
-    console.print(component_table(analysis.report, dtype=args.dtype))
+    t = options.t
     if args.flops and analysis.flops is not None:
-        console.print(flops_table(analysis.flops, analysis.latency, analysis.prediction))
+        for grid in flops_grids(analysis.flops, analysis.latency, options, analysis.prediction):
+            show(console, grid)
         for note in (*analysis.flops.notes, *latency_notes(analysis.prediction, analysis.latency)):
-            console.print(f"[dim]note: {note}[/dim]")
-        console.print(f"[dim]defaults: {analysis.flops.workload.defaults}[/dim]")
+            console.print(f"{t('note')}: {note_text(note, options.lang)}", style="dim", highlight=False, markup=False)
+        defaults = f"{t('defaults')}: {analysis.flops.workload.defaults}"
+        console.print(defaults, style="dim", highlight=False, markup=False)
     if args.memory:
-        console.print(memory_weights_table(analysis.memory))
-        console.print(memory_fit_table(analysis.memory))
-        for fmt_note in analysis.memory.notes:
-            console.print(f"[dim]note: {fmt_note}[/dim]")
-    if args.html:
-        console.print(f"wrote {args.html}")
-    return 0
+        show(console, memory_weights_grid(analysis.memory, options))
+        show(console, memory_fit_grid(analysis.memory, options))
+        for note in analysis.memory.notes:
+            console.print(f"{t('note')}: {note_text(note, options.lang)}", style="dim", highlight=False, markup=False)

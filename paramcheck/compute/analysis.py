@@ -11,6 +11,7 @@ from ..count import count_model
 from ..errors import ConfigError
 from ..results import ModelReport, Result, json_field
 from ..sources import ModelSource, resolve
+from ..taxonomy import Taxonomy
 from .flops import FlopReport, probe_model
 from .latency import LatencyReport, gpu, latency_report
 from .memory import MemoryReport, memory_report
@@ -51,15 +52,15 @@ def analyse(
     flops: bool = True,
     require_flops: bool = True,
     gpu_name: str = "H200",
+    layers: bool = False,
+    taxonomy: Taxonomy | None = None,
     **overrides: int | bool | str,
 ) -> Analysis:
     """Resolve, build on meta once, count parameters and (with ``flops``) FLOPs, then derive the rest.
 
-    ``gpu_name``: a measured profile (a shipped one such as ``H200``, or a ``paramcheck calibrate`` file) gives a
-    calibrated prediction, costed from the op traces recorded in the FLOP pass; a GPU known only by its datasheet
-    gives the roofline estimate, marked as such. ``overrides``: values of the ``Workload`` in place of the pipeline's
-    defaults (``height=768, cfg=False``). Without ``require_flops`` a model with no compute defaults still gets
-    memory advice, without activations.
+    ``overrides``: values of the ``Workload`` in place of the pipeline's defaults (``height=768, cfg=False``).
+    Without ``require_flops`` a model with no compute defaults still gets memory advice, without activations.
+    ``layers`` and ``taxonomy``: as ``count.count_model`` takes them, for the parameter report.
     """
     profile: Profile | None = profile_arg(gpu_name, datasheet_ok=True)
     device = gpu(gpu_name) if profile is None else None  # fail on a bad name before building anything
@@ -73,7 +74,7 @@ def analyse(
                 raise
     # built at the run's dtype, as a GPU run builds it: the op trace then sees its casts and fp32 islands
     built = build_model(source, dtype=torch_dtype_of(workload.activation_dtype) if workload else None)
-    report = count_model(built)
+    report = count_model(built, layers=layers, taxonomy=taxonomy)
     if workload is None:
         return Analysis(report=report, memory=memory_report(report))  # memory advice without activations
     flop_report, traces = probe_model(built, workload, trace=profile is not None)
