@@ -1,24 +1,7 @@
-"""Where a source has weights: its safetensors headers hold exactly the tensors its architecture has."""
+"""Where a source has weights: the safetensors headers match the architecture.
 
-from __future__ import annotations
+The audits shipped in ``paramcheck.audits.checkpoints``, over the models of ``[tool.paramcheck.models]`` in
+pyproject.toml: this repository is one user of the gate, as any project that runs ``paramcheck init``.
+"""
 
-from typing import Any
-
-from paramcheck.audit_session import AuditCase, ModelCache
-from paramcheck.checkpoint.check import Layout
-from paramcheck.checkpoint.render import issue_lines
-
-
-def test_checkpoint_matches_architecture(
-    paramcheck_weights_case: AuditCase, paramcheck_models: ModelCache, paramcheck_checked: dict[str, Any]
-) -> None:
-    check = paramcheck_models.checkpoint(paramcheck_weights_case)
-    verdicts = [c for c in check.components if c.layout is not Layout.UNCHECKED]
-    paramcheck_checked.update(
-        checkpoint_parameters=sum(c.checkpoint_parameters for c in verdicts),
-        architecture_parameters=sum(c.architecture_parameters for c in verdicts),
-        checkpoint_layout=",".join(c.layout for c in verdicts),
-    )
-    assert verdicts, f"{paramcheck_weights_case.id}: no component of the checkpoint could be compared"
-    problems = "\n".join(issue_lines(check, limit=20))
-    assert check.ok, f"{paramcheck_weights_case.id}: the checkpoint does not match its architecture\n{problems}"
+from paramcheck.audits.checkpoints import *  # noqa: F403

@@ -1,39 +1,7 @@
-"""Partitions that must hold for every component, whatever its snapshot says (no snapshot needed)."""
+"""Partitions that must hold for every component (no snapshot needed).
 
-from __future__ import annotations
+The audits shipped in ``paramcheck.audits.invariants``, over the models of ``[tool.paramcheck.models]`` in
+pyproject.toml: this repository is one user of the gate, as any project that runs ``paramcheck init``.
+"""
 
-import pytest
-import torch
-
-from paramcheck.audit_session import AuditCase, ModelCache
-from paramcheck.results import ComponentCounts
-
-
-def test_views_partition_parameters(paramcheck_case: AuditCase, paramcheck_counts: ComponentCounts) -> None:
-    if not paramcheck_counts.views:
-        pytest.skip("no layer-type views in this build of paramcheck")
-    sums = {view.view: view.parameters for view in paramcheck_counts.views}
-    assert sums == dict.fromkeys(sums, paramcheck_counts.parameters)
-
-
-def test_ties_partition_named_parameters(
-    paramcheck_case: AuditCase, paramcheck_counts: ComponentCounts, paramcheck_models: ModelCache
-) -> None:
-    module = paramcheck_models.module(paramcheck_case)
-    assert module is not None
-    # a second method: every parameter name, tied ones each time they appear, on the built module
-    every_name = sum(p.numel() for _, p in module.named_parameters(remove_duplicate=False))
-    assert every_name == paramcheck_counts.parameters + paramcheck_counts.tied_parameters
-
-
-def test_buffers_partition(
-    paramcheck_case: AuditCase, paramcheck_counts: ComponentCounts, paramcheck_models: ModelCache
-) -> None:
-    module = paramcheck_models.module(paramcheck_case)
-    assert module is not None
-    # a second method: what state_dict holds (checkpoints save exactly that) minus the parameters
-    saved = module.state_dict(keep_vars=True).values()
-    in_state_dict = {id(t): t.numel() for t in saved if not isinstance(t, torch.nn.Parameter)}
-    every_buffer = {id(b): b.numel() for b in module.buffers()}
-    assert sum(in_state_dict.values()) == paramcheck_counts.persistent_buffers
-    assert sum(every_buffer.values()) == paramcheck_counts.persistent_buffers + paramcheck_counts.non_persistent_buffers
+from paramcheck.audits.invariants import *  # noqa: F403

@@ -1,30 +1,7 @@
-"""Each component's counts, layer-type tables, ties and buffers against snapshots/test_snapshots/<model>.json.
+"""Counts, layer-type tables, ties and buffers against snapshots/test_snapshots/<model>.json.
 
-All snapshot audits live in this one module so that each model has one snapshot file.
+The audits shipped in ``paramcheck.audits.snapshots``, over the models of ``[tool.paramcheck.models]`` in
+pyproject.toml: this repository is one user of the gate, as any project that runs ``paramcheck init``.
 """
 
-from __future__ import annotations
-
-from syrupy.assertion import SnapshotAssertion
-
-from paramcheck.audit_session import AuditCase
-from paramcheck.results import ComponentCounts
-from paramcheck.snapshot import snapshot_entry
-
-
-def test_counts(
-    paramcheck_case: AuditCase, paramcheck_counts: ComponentCounts, paramcheck_snapshot: SnapshotAssertion
-) -> None:
-    assert paramcheck_snapshot == snapshot_entry(paramcheck_counts, "counts")
-
-
-def test_layer_types(
-    paramcheck_case: AuditCase, paramcheck_counts: ComponentCounts, paramcheck_snapshot: SnapshotAssertion
-) -> None:
-    assert paramcheck_snapshot == snapshot_entry(paramcheck_counts, "layer_types")
-
-
-def test_ties_and_buffers(
-    paramcheck_case: AuditCase, paramcheck_counts: ComponentCounts, paramcheck_snapshot: SnapshotAssertion
-) -> None:
-    assert paramcheck_snapshot == snapshot_entry(paramcheck_counts, "ties_and_buffers")
+from paramcheck.audits.snapshots import *  # noqa: F403

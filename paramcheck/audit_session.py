@@ -2,23 +2,27 @@
 
 ``paramcheck.pytest_plugin`` wires these into pytest (hooks and fixtures); nothing here registers anything. The
 modules that import torch (build, count, load, checkpoint) are imported inside the methods that first need them: the
-plugin loads in every pytest run of a project that installs paramcheck and must stay light.
+plugin loads in every pytest run of a project that installs paramcheck and must stay light. A project that declares
+no models (``[tool.paramcheck.models]`` in pyproject.toml, or ``--paramcheck-model``) has an inactive plan: no header,
+no cases, no import of torch.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+import re
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .devices import DEVICES, META_NOTE, resolve_device
+from .devices import DEVICES, resolve_device
 from .devices import parse_device as _parse_device
 from .dtypes import LOADABLE_DTYPES, canonical_dtype
-from .envelope import library_versions
-from .errors import ParamcheckError, suggest
+from .errors import FitError, ParamcheckError, suggest
+from .project import PYPROJECT, declared_models
 from .sources import resolve
 from .sources.bundled import bundled_ids
 
@@ -40,15 +44,20 @@ __all__ = [
     "AuditCase",
     "AuditOptions",
     "AuditPlan",
+    "Checked",
     "ModelCache",
     "case_of",
+    "check_writable",
     "metadata",
+    "parse_components",
     "parse_device",
     "parse_dtype",
     "parse_model",
     "parse_models",
     "plan_of",
     "refuse_update_with_node_ids",
+    "snapshot_paths",
+    "snapshot_root",
 ]
 
 CASE_FIXTURE = "paramcheck_case"  # every component with a config, of every selected model
@@ -56,8 +65,9 @@ WEIGHTS_FIXTURE = "paramcheck_weights_case"  # every component with weight files
 SNAPSHOT_FIXTURE = "paramcheck_snapshot"
 SNAPSHOT_DIR_INI = "paramcheck_snapshot_dir"
 PLAN_KEY = pytest.StashKey["AuditPlan"]()
-CHECKED_KEY = pytest.StashKey[dict[str, Any]]()
+CHECKED_KEY = pytest.StashKey["Checked"]()
 CACHE_KEY = pytest.StashKey["ModelCache"]()
+SNAPSHOT_KEY = pytest.StashKey[Any]()  # the test's SnapshotAssertion: its executions hold expected and received
 
 
 # Option parsers: pure and cheap (every xdist worker parses again); device availability is checked in the fixture.
@@ -68,7 +78,7 @@ def parse_device(text: str) -> str:
         return _parse_device(text)
     except ParamcheckError:
         choices = f"{', '.join(DEVICES[:-1])} or {DEVICES[-1]}"
-        raise pytest.UsageError(f"--device {text!r}: unknown device; use {choices}") from None
+        raise pytest.UsageError(f"--paramcheck-device {text!r}: unknown device; use {choices}") from None
 
 
 def parse_dtype(text: str) -> str:
@@ -77,57 +87,111 @@ def parse_dtype(text: str) -> str:
     except ParamcheckError:
         name = ""
     if name not in LOADABLE_DTYPES:
-        raise pytest.UsageError(f"--dtype {text!r}: weights load at {', '.join(LOADABLE_DTYPES)} only; use one of them")
+        loadable = ", ".join(LOADABLE_DTYPES)
+        raise pytest.UsageError(f"--paramcheck-dtype {text!r}: weights load at {loadable} only; use one of them")
     return name
+
+
+# a model id names its snapshot file (<snapshot dir>/<audit module>/<id>.json): one plain file name
+MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 
 
 def parse_model(text: str) -> tuple[str, str]:
     model, sep, source = text.partition("=")
     if not sep or not model or not source:
-        raise pytest.UsageError(f"--model {text!r}: expected ID=SOURCE; e.g. --model flux.1-dev=./FLUX.1-dev-new")
+        raise pytest.UsageError(
+            f"--paramcheck-model {text!r}: expected ID=SOURCE; e.g. --paramcheck-model flux.1-dev=./FLUX.1-dev-new"
+        )
+    if not MODEL_ID.fullmatch(model) or ".." in model:
+        raise pytest.UsageError(
+            f"--paramcheck-model {text!r}: the id {model!r} names the model's snapshot file, so it must be a plain "
+            "name (letters, digits, '._+-'; no '/', '..' or spaces); e.g. --paramcheck-model flux.1-dev=./new"
+        )
     return model, source
 
 
-def parse_models(text: str) -> tuple[str, ...]:
+def _id_list(option: str, text: str, example: str) -> tuple[str, ...]:
     ids = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
     if not ids:
-        raise pytest.UsageError(f"--models {text!r}: no model ids; give a comma-separated list, e.g. flux.1-dev")
+        raise pytest.UsageError(f"{option} {text!r}: no names; give a comma-separated list, e.g. {example}")
     return ids
+
+
+def parse_models(text: str) -> tuple[str, ...]:
+    return _id_list("--paramcheck-models", text, "flux.1-dev")
+
+
+def parse_components(text: str) -> tuple[str, ...]:
+    return _id_list("--paramcheck-components", text, "transformer,vae")
+
+
+def project_file(config: pytest.Config) -> Path:
+    """The pyproject.toml that declares the models: the ini file when it is one, else the rootdir's."""
+    inipath = config.inipath
+    if inipath is not None and inipath.name == PYPROJECT:
+        return inipath
+    return config.rootpath / PYPROJECT
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class AuditOptions:
-    """The options as given; ``device`` is resolved (``auto`` -> cuda or cpu) by the session fixture."""
+    """The options as given and the models the project declares; ``device`` is resolved (``auto`` -> cuda or cpu)
+    by the session fixture."""
 
     device: str = "auto"
     dtype: str = "fp32"
+    declared: tuple[tuple[str, str], ...] = ()
     overrides: tuple[tuple[str, str], ...] = ()
     models: tuple[str, ...] | None = None
+    components: tuple[str, ...] | None = None
+    device_given: bool = False
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> AuditOptions:
+        path = project_file(config)
+        try:
+            declared = tuple(declared_models(path).items())
+        except ParamcheckError as e:
+            raise pytest.UsageError(str(e)) from None
         return cls(
             device=config.getoption("paramcheck_device"),
             dtype=config.getoption("paramcheck_dtype"),
+            declared=declared,
             overrides=tuple(config.getoption("paramcheck_model")),
             models=config.getoption("paramcheck_models"),
+            components=config.getoption("paramcheck_components"),
+            device_given=any(
+                arg.split("=")[0] in ("--paramcheck-device", "--device")
+                for arg in (*config.invocation_params.args, *config.getini("addopts"))
+            ),
         )
+
+    @property
+    def active(self) -> bool:
+        """Whether this run audits anything: models declared in pyproject.toml, or named on the command line."""
+        return bool(self.declared or self.overrides or self.models)
 
     @property
     def override_map(self) -> dict[str, str]:
         return dict(self.overrides)
 
+    def location(self, model: str) -> str:
+        """What ``resolve`` reads for ``model``: ``--paramcheck-model``, else the table, else the id itself."""
+        return self.override_map.get(model) or dict(self.declared).get(model) or model
+
     def known(self) -> tuple[str, ...]:
-        """Every model an audit is collected for: the bundled ones and the overridden ones, sorted."""
-        return tuple(sorted({*bundled_ids(), *self.override_map}))
+        """Every model an audit is collected for, sorted: the declared ones, the ``--paramcheck-model`` ones, and the
+        bundled ids named by ``--paramcheck-models``."""
+        named = {m for m in self.models or () if m in bundled_ids()}
+        return tuple(sorted({*dict(self.declared), *self.override_map, *named}))
 
     def selected(self) -> tuple[str, ...]:
-        """``--models``, else the ``--model`` ids, else every bundled model."""
+        """``--paramcheck-models``, else the ``--paramcheck-model`` ids, else the declared models."""
         if self.models is not None:
             return self.models
         if self.overrides:
             return tuple(self.override_map)
-        return bundled_ids()
+        return tuple(dict(self.declared))
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,13 +216,14 @@ class AuditPlan:
 
     def source(self, model: str) -> ModelSource:
         if model not in self._sources:
-            location = self.options.override_map.get(model, model)
-            source = resolve(location)
+            source = resolve(self.options.location(model))
             self._sources[model] = dataclasses.replace(source, model=model)
         return self._sources[model]
 
     def cases(self, *, weights: bool) -> list[AuditCase]:
-        cases = []
+        cases: list[AuditCase] = []
+        if not self.options.active:
+            return cases
         for model in self.options.known():
             source = self.source(model)
             for spec in source.components:
@@ -175,30 +240,65 @@ class AuditPlan:
             raise pytest.UsageError(str(e)) from None
         params = [pytest.param(case, id=case.id, marks=pytest.mark.xdist_group(case.model)) for case in cases]
         if not params:
-            reason = "no source has weights: config-only sources are counted on the meta device"
-            params = [pytest.param(None, id="config-only", marks=pytest.mark.skip(reason=reason))]
+            if not self.options.active:
+                reason = f"no models declared: add them to [tool.paramcheck.models] in {PYPROJECT} (paramcheck init)"
+            else:
+                reason = "no source has weights: config-only sources are counted on the meta device"
+            params = [
+                pytest.param(
+                    None,
+                    id="no-models" if not self.options.active else "config-only",
+                    marks=pytest.mark.skip(reason=reason),
+                )
+            ]
         return params
 
+    def check_components(self, items: Sequence[pytest.Item]) -> None:
+        """Refuse a ``--paramcheck-components`` name that no collected audit has (a typo would audit nothing)."""
+        names = tuple(sorted({case.component for item in items if (case := case_of(item)) is not None}))
+        for component in self.options.components or ():
+            if names and component not in names:
+                hint = suggest(component, names, hint="components: " + ", ".join(names))
+                raise pytest.UsageError(f"--paramcheck-components: no model has a component {component!r}; {hint}")
+
+    def weights_models(self) -> tuple[str, ...]:
+        """The selected models whose sources have weight files (reads each source once)."""
+        return tuple(
+            model for model in self.options.selected() if any(spec.weights for spec in self.source(model).components)
+        )
+
     def validate(self) -> None:
-        """Fail before collection, naming the option at fault: an unknown ``--models`` id, a bad ``--model`` folder."""
+        """Fail before collection, naming the option at fault: an unknown ``--paramcheck-models`` id, a bad
+        ``--paramcheck-model`` folder, a CUDA device that is not there."""
         known = self.options.known()
         for model in self.options.models or ():
             if model not in known:
-                raise pytest.UsageError(f"--models: unknown model {model!r}; {suggest(model, known)}")
+                hint = f"{suggest(model, (*known, *bundled_ids()))}; declare it in [tool.paramcheck.models]"
+                raise pytest.UsageError(f"--paramcheck-models: unknown model {model!r}; {hint}")
         for model, location in self.options.overrides:
             try:
                 self.source(model)
             except ParamcheckError as e:
-                raise pytest.UsageError(f"--model {model}={location}: {e}") from None
+                raise pytest.UsageError(f"--paramcheck-model {model}={location}: {e}") from None
+        if self.options.active and self.options.device.startswith("cuda"):
+            try:
+                resolve_device(self.options.device)  # imports torch: only for a project that audits on cuda
+            except ParamcheckError as e:
+                raise pytest.UsageError(f"--paramcheck-device {e}") from None
 
     def split_selected(self, items: Sequence[pytest.Item]) -> tuple[list[pytest.Item], list[pytest.Item]]:
-        """``items`` as (kept, dropped): audits of models outside ``--models``/``--model`` are dropped."""
+        """``items`` as (kept, dropped): audits of models outside ``--paramcheck-models``/``--paramcheck-model``, or
+        of components outside ``--paramcheck-components``, are dropped."""
         selected = set(self.options.selected())
+        components = set(self.options.components) if self.options.components is not None else None
         keep: list[pytest.Item] = []
         drop: list[pytest.Item] = []
         for item in items:
             case = case_of(item)
-            (drop if case is not None and case.model not in selected else keep).append(item)
+            dropped = case is not None and (
+                case.model not in selected or (components is not None and case.component not in components)
+            )
+            (drop if dropped else keep).append(item)
         return keep, drop
 
 
@@ -206,20 +306,65 @@ def refuse_update_with_node_ids(config: pytest.Config) -> None:
     """``--snapshot-update a.py::test`` rewrites each model's file with only that test's entries: refuse it."""
     if not getattr(config.option, "update_snapshots", False):
         return
-    for arg in config.args:
-        path, sep, _ = arg.partition("::")
-        if not sep:
+    deselected = [("--deselect ", arg) for arg in getattr(config.option, "deselect", None) or ()]
+    for option, arg in [("", arg) for arg in config.args] + deselected:
+        path, sep, rest = arg.partition("::")
+        if not sep or (option and "[" not in rest):  # a whole function deselected: syrupy keeps its entries
             continue
         module = Path(config.invocation_params.dir, path)
         try:
-            uses_snapshots = SNAPSHOT_FIXTURE in module.read_text(encoding="utf-8")
+            text = module.read_text(encoding="utf-8")
         except OSError:
             continue
+        uses_snapshots = SNAPSHOT_FIXTURE in text or "paramcheck.audits" in text
         if uses_snapshots:
             raise pytest.UsageError(
-                f"--snapshot-update with node id {arg!r} would drop the other audits' entries from each model's "
-                f"snapshot file; select with -k instead (e.g. -k 'flux and transformer')"
+                f"--snapshot-update with {option}node id {arg!r} would drop the other audits' entries from each "
+                f"model's snapshot file; select with -k instead (e.g. -k 'flux and transformer')"
             )
+
+
+def snapshot_root(config: pytest.Config) -> Path:
+    """``<rootdir>/<paramcheck_snapshot_dir>``, refused when the ini value leads outside the rootdir."""
+    root = Path(config.rootpath)
+    value = str(config.getini(SNAPSHOT_DIR_INI))
+    folder = root / value
+    if not folder.resolve().is_relative_to(root.resolve()):
+        raise pytest.UsageError(
+            f"{SNAPSHOT_DIR_INI} = {value!r}: leads outside the rootdir {root}; snapshots live under the rootdir "
+            "(e.g. snapshots)"
+        )
+    return folder
+
+
+def snapshot_paths(config: pytest.Config, items: Sequence[pytest.Item]) -> set[Path]:
+    """The snapshot files the selected audits read and write (where ``ParamcheckSnapshotExtension`` puts them)."""
+    root = snapshot_root(config)
+    paths: set[Path] = set()
+    for item in items:
+        case = case_of(item)
+        if case is not None and SNAPSHOT_FIXTURE in getattr(item, "fixturenames", ()):
+            paths.add(root / Path(str(item.path)).stem / f"{case.model}.json")
+    return paths
+
+
+def check_writable(paths: Iterable[Path]) -> None:
+    """On ``--snapshot-update``: the folders the snapshot files go to can be written (else one line, before any
+    audit runs, instead of an error at the end of the session)."""
+    for folder in sorted({p.parent for p in paths}):
+        _check_writable(folder)
+
+
+def _check_writable(folder: Path) -> None:
+    existing = next((f for f in (folder, *folder.parents) if f.exists()), folder)
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise pytest.UsageError(
+            f"{existing}: cannot write snapshots there ({e.strerror}); make the folder writable, or run without "
+            "--snapshot-update"
+        ) from None
 
 
 def plan_of(config: pytest.Config) -> AuditPlan:
@@ -307,20 +452,34 @@ class ModelCache:
         return self.load_result(case).counts
 
     def load_result(self, case: AuditCase) -> LoadResult:
-        """The whole load: counts, and the tensors ``from_pretrained`` found missing, unexpected or mis-shaped."""
+        """The whole load: counts, and the tensors ``from_pretrained`` found missing, unexpected or mis-shaped.
+
+        A load that would not fit in memory is skipped with the numbers and the options that make it fit."""
         key = (case.model, case.component)
         if key not in self._loaded:
             from .load import load_component
 
             spec = self.source(case.model).component(case.component)
             if self.device == "meta":
-                pytest.skip(f"--device meta: {case.model} weights not loaded; its counts come from configs")
+                pytest.skip(f"--paramcheck-device meta: {case.model} weights not loaded; its counts come from configs")
+            failure: str | None = None
+            too_big: FitError | None = None
             try:
                 result, module = load_component(
                     spec, device=self.device, dtype=self.options.dtype, reference=self.module(case)
                 )
+            except FitError as e:
+                too_big = e
             except ParamcheckError as e:
-                pytest.fail(f"{case.model}: {e}", pytrace=False)
+                failure = f"{case.model}: {e}"
+            if too_big is not None:
+                pytest.skip(
+                    f"{case.id}: needs {too_big.needed / 1e9:.2f} GB on {too_big.where} at {self.options.dtype}, "
+                    f"{too_big.free / 1e9:.2f} GB free; not loaded (--paramcheck-dtype bf16 halves it, "
+                    "--paramcheck-components narrows the audit, --paramcheck-device meta loads nothing)"
+                )
+            if failure is not None:
+                pytest.fail(failure, pytrace=False)
             self._loaded[key] = result
             del module
         return self._loaded[key]
@@ -339,8 +498,48 @@ class ModelCache:
         return self._checked[key]
 
 
+class Checked:
+    """What an audit compared: ``expected`` and ``received`` values (plain JSON), for the JSON report's metadata.
+
+    ``compare(name, expected, received)`` records one pair; a dashboard plots one against the other."""
+
+    __slots__ = ("expected", "received")
+
+    def __init__(self) -> None:
+        self.expected: dict[str, Any] = {}
+        self.received: dict[str, Any] = {}
+
+    def compare(self, name: str, *, expected: Any, received: Any) -> None:
+        self.expected[name] = expected
+        self.received[name] = received
+
+
+def _snapshot_values(item: pytest.Item) -> tuple[Any, Any] | None:
+    """``(expected, received)`` of the test's last snapshot assertion, parsed from the serialized JSON."""
+    import json
+
+    assertion = item.stash.get(SNAPSHOT_KEY, None)
+    executions = getattr(assertion, "executions", None)
+    if not executions:
+        return None
+    last = executions[max(executions)]
+
+    def parsed(data: Any) -> Any:
+        try:
+            return json.loads(str(data)) if data is not None else None
+        except json.JSONDecodeError:
+            return str(data)
+
+    return parsed(last.recalled_data), parsed(last.asserted_data)
+
+
 def metadata(item: pytest.Item) -> Iterator[tuple[str, Any]]:
-    """The common fields of an audit's JSON-report metadata; nothing for a test that is not an audit."""
+    """The fields of an audit's JSON-report metadata, the same keys for every audit (see
+    ``paramcheck/schemas/audit-metadata.schema.json``); nothing for a test that is not an audit.
+
+    ``expected``/``received``: a snapshot audit's stored entry and the entry it computed (``expected`` is ``null``
+    before the first record); the other audits' pairs from ``Checked``. The run's common facts (versions, device,
+    that configs are counted on meta) are in the report's ``environment``, once."""
     case = case_of(item)
     if case is None:
         return
@@ -350,13 +549,16 @@ def metadata(item: pytest.Item) -> Iterator[tuple[str, Any]]:
     if weights:
         cache = item.config.stash.get(CACHE_KEY, None)
         device = cache.resolved_device or options.device if cache is not None else options.device
+    checked = item.stash.get(CHECKED_KEY, None)
+    expected: Any = dict(checked.expected) if checked is not None else {}
+    received: Any = dict(checked.received) if checked is not None else {}
+    snapshot = _snapshot_values(item)
+    if snapshot is not None:
+        expected, received = snapshot
     yield "model", case.model
     yield "component", case.component
     yield "source", case.source
     yield "device", device
     yield "dtype", options.dtype if weights else None
-    checked: dict[str, Any] = item.stash.get(CHECKED_KEY, {})
-    yield "checked", dict(checked)
-    yield "versions", library_versions()
-    if not weights:
-        yield "note", META_NOTE
+    yield "expected", expected
+    yield "received", received

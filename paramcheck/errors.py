@@ -8,6 +8,7 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "DeviceError",
+    "FitError",
     "ParamcheckError",
     "SourceError",
     "UnknownModelError",
@@ -38,6 +39,19 @@ class CheckpointError(ParamcheckError):
 
 class DeviceError(ParamcheckError):
     """A device that is not available or too small for what was asked."""
+
+
+class FitError(DeviceError):
+    """A load refused before it starts: the weights need more memory than is free where they would go.
+
+    ``needed`` and ``free`` are bytes, ``where`` the device (or device map): the pytest plugin turns them into a skip
+    with its own options in the advice."""
+
+    def __init__(self, message: str, *, needed: int, free: int, where: str) -> None:
+        super().__init__(message)
+        self.needed = needed
+        self.free = free
+        self.where = where
 
 
 LIST_HINT = "paramcheck list shows the bundled ids; a folder or hub:REPO works too"

@@ -36,11 +36,25 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def _mode_for(path: Path) -> int:
+    """The permission bits ``path`` has, or, for a new file, what ``open()`` would give it (0666 less the umask):
+    ``mkstemp``'s private 0600 must not replace a reviewed file's 0644."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file in the same folder and ``os.replace`` it, so readers never see half a file."""
+    """Write through a temporary file in the same folder and ``os.replace`` it, so readers never see half a file;
+    an existing file keeps its permission bits."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _mode_for(path)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(handle, mode)
         with os.fdopen(handle, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(temporary, path)

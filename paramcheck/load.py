@@ -23,7 +23,7 @@ from .build import build_component, quiet, resolve_class
 from .count import count_component
 from .devices import DEVICE_MAPS, resolve_device
 from .dtypes import LOADABLE_DTYPES, canonical_dtype
-from .errors import DeviceError, ParamcheckError, SourceError, first_line
+from .errors import DeviceError, FitError, ParamcheckError, SourceError, first_line
 from .results import ComponentCounts, Result
 from .sources import ComponentSpec
 
@@ -179,9 +179,12 @@ def check_fit(name: str, predicted: int, device: str, device_map: str | None = N
             fallback = "use --device cpu, or --device-map balanced to spread it"
         else:
             fallback = "use a smaller --dtype, fewer --components, or a machine with more memory"
-        raise DeviceError(
+        raise FitError(
             f"{name}: needs {predicted / 1e9:.2f} GB on {where} but only {free / 1e9:.2f} GB is free "
-            f"(loads may use {HEADROOM:.0%} of it); {fallback}"
+            f"(loads may use {HEADROOM:.0%} of it); {fallback}",
+            needed=predicted,
+            free=free,
+            where=where,
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import types
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -22,7 +23,7 @@ from syrupy.utils import exclusive_file_lock, snapshot_file_lock_enabled
 
 from .audit_session import CASE_FIXTURE, SNAPSHOT_DIR_INI
 from .fileio import write_atomic
-from .results import ComponentCounts
+from .results import ComponentCounts, ModelReport
 
 if TYPE_CHECKING:
     from syrupy.location import PyTestLocation
@@ -33,9 +34,12 @@ __all__ = [
     "PARTS",
     "SNAPSHOT_DIR_INI",
     "ParamcheckSnapshotExtension",
+    "SnapshotFileError",
     "diff_entries",
     "flatten",
+    "report_entry",
     "snapshot_entry",
+    "snapshot_file_problem",
 ]
 
 TIE_AND_BUFFER_KEYS = ("persistent_buffers", "non_persistent_buffers", "tied_parameters", "tied")
@@ -84,6 +88,17 @@ def snapshot_entry(counts: ComponentCounts, part: str) -> dict[str, Any]:
     data = counts.to_dict()
     data.pop("layers", None)
     return {data.pop("name"): PARTS[part](data)}
+
+
+def report_entry(report: ModelReport) -> dict[str, Any]:
+    """A whole model as one snapshot value, ``{component: {...every part...}}``: what ``paramcheck_report`` gives."""
+    entry: dict[str, Any] = {}
+    for counts in report.components:
+        merged: dict[str, Any] = {}
+        for part in PARTS:
+            merged.update(snapshot_entry(counts, part)[counts.name])
+        entry[counts.name] = merged
+    return entry
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -149,18 +164,48 @@ def _canonical(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)
 
 
+class SnapshotFileError(ValueError):
+    """A snapshot file that is not a JSON object of entries (a merge conflict, a truncated write): never rewritten."""
+
+
+def snapshot_file_problem(path: Path) -> str | None:
+    """What is wrong with the snapshot file at ``path`` (one line naming it), ``None`` when it is fine or absent."""
+    try:
+        _read_entries(path)
+    except SnapshotFileError as e:
+        return str(e)
+    return None
+
+
 def _read_entries(path: Path) -> dict[str, Any] | None:
-    """The entries of one snapshot file; ``None`` when it is missing or not a JSON object."""
+    """The entries of one snapshot file; ``None`` when it is missing; ``SnapshotFileError`` (one line naming the file
+    and line) when it cannot be read or is not a JSON object: an update must not start again from nothing."""
+    fix = "resolve the conflict or restore the file (git checkout), then run again"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+    except FileNotFoundError:
         return None
-    return data if isinstance(data, dict) else None
+    except json.JSONDecodeError as e:
+        raise SnapshotFileError(f"{path}: not a valid snapshot file ({e.msg} at line {e.lineno}); {fix}") from e
+    except UnicodeDecodeError as e:
+        raise SnapshotFileError(f"{path}: not a valid snapshot file (not UTF-8 at byte {e.start}); {fix}") from e
+    except (ValueError, RecursionError) as e:  # a 5000-digit integer, 100k-deep nesting
+        raise SnapshotFileError(f"{path}: not a valid snapshot file ({type(e).__name__}); {fix}") from e
+    except OSError as e:
+        raise SnapshotFileError(f"{path}: cannot read the snapshot file ({e.strerror}); check its permissions") from e
+    if not isinstance(data, dict):
+        raise SnapshotFileError(
+            f"{path}: not a valid snapshot file (a JSON {type(data).__name__}, not an object); {fix}"
+        )
+    return data
 
 
 @functools.lru_cache(maxsize=64)
 def _entries_of_version(location: str, session_id: str, version: tuple[int, int, int]) -> Mapping[str, Any] | None:
-    entries = _read_entries(Path(location))
+    try:
+        entries = _read_entries(Path(location))
+    except SnapshotFileError:
+        return None
     return types.MappingProxyType(entries) if entries is not None else None
 
 
@@ -176,27 +221,38 @@ def _write_atomically(path: Path, entries: Mapping[str, Any]) -> None:
     write_atomic(path, _canonical(dict(entries)) + "\n")
 
 
-def _locked(path: Path) -> Any:
-    """syrupy's cross-process lock when it is on (pytest-xdist), so workers merge rather than clobber."""
-    return exclusive_file_lock(path) if snapshot_file_lock_enabled() else contextlib.nullcontext()
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold the snapshot folder's lock while a file is read, merged and replaced, so that two pytest sessions (two
+    ``-k`` updates at once) merge rather than clobber: an advisory ``flock`` on the folder itself (no lock file left
+    behind), and syrupy's cross-process lock too when it is on (pytest-xdist)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        try:
+            import fcntl
+        except ImportError:  # Windows: syrupy's lock file
+            stack.enter_context(exclusive_file_lock(path))
+        else:
+            folder = os.open(path.parent, os.O_RDONLY)
+            stack.callback(os.close, folder)
+            fcntl.flock(folder, fcntl.LOCK_EX)
+            if snapshot_file_lock_enabled():
+                stack.enter_context(exclusive_file_lock(path))
+        yield
 
 
 def _model_of(test_location: PyTestLocation) -> str:
-    """The model an audit belongs to: its case's model, or, for the items pytest-xdist's controller rebuilds from
-    worker reports (no callspec), the id ``<model>-<component>`` split at its last ``-`` (component names have none).
-    """
-    callspec = getattr(test_location.item, "callspec", None)
+    """The file an audit writes to: its case's model; a hand-written test (no case) writes to a file named after the
+    test function. For the items pytest-xdist's controller rebuilds from worker reports (no callspec) the model is
+    the id ``<model>-<component>`` split at its last ``-`` (component names have none)."""
+    item = test_location.item
+    callspec = getattr(item, "callspec", None)
+    name = str(getattr(item, "name", ""))
     if callspec is not None:
         model = getattr(callspec.params.get(CASE_FIXTURE), "model", None)
-    else:
-        name = str(getattr(test_location.item, "name", ""))
-        case_id = name[name.find("[") + 1 : -1] if name.endswith("]") and "[" in name else ""
-        model = case_id.rpartition("-")[0] or None
-    if not isinstance(model, str):
-        raise ValueError(
-            f"{test_location.nodeid}: the paramcheck snapshot extension needs a test parametrized by {CASE_FIXTURE}"
-        )
-    return model
+        return model if isinstance(model, str) else str(getattr(item, "originalname", name))
+    case_id = name[name.find("[") + 1 : -1] if name.endswith("]") and "[" in name else ""
+    return case_id.rpartition("-")[0] or name.partition("[")[0]
 
 
 class ParamcheckSnapshotExtension(AbstractSyrupyExtension):  # type: ignore[misc]  # syrupy is follow_imports=skip
@@ -218,12 +274,7 @@ class ParamcheckSnapshotExtension(AbstractSyrupyExtension):  # type: ignore[misc
     @classmethod
     def matches_test_location(cls, *, test_location: PyTestLocation, snapshot_location: str) -> bool:
         path = Path(snapshot_location)
-        if path.parent.name != test_location.basename:
-            return False
-        try:
-            return path.stem == _model_of(test_location)
-        except ValueError:
-            return False
+        return path.parent.name == test_location.basename and path.stem == _model_of(test_location)
 
     # serialization and storage
 
@@ -239,7 +290,11 @@ class ParamcheckSnapshotExtension(AbstractSyrupyExtension):  # type: ignore[misc
 
     def read_snapshot_collection(self, *, snapshot_location: str) -> SnapshotCollection:
         collection = SnapshotCollection(location=snapshot_location)
-        for name, value in (_read_entries(Path(snapshot_location)) or {}).items():
+        try:
+            entries = _read_entries(Path(snapshot_location)) or {}
+        except SnapshotFileError:  # refused before the audits ran (pytest_collection_modifyitems); nothing to list
+            entries = {}
+        for name, value in entries.items():
             collection.add(Snapshot(name=name, data=_canonical(value)))
         return collection
 
@@ -260,7 +315,7 @@ class ParamcheckSnapshotExtension(AbstractSyrupyExtension):  # type: ignore[misc
     ) -> None:
         path = Path(snapshot_collection.location)
         with _locked(path):
-            entries = _read_entries(path) or {}
+            entries = _read_entries(path) or {}  # a file that cannot be read raises: never rewritten from nothing
             for snapshot in snapshot_collection:
                 entries[snapshot.name] = json.loads(str(snapshot.data))
             _write_atomically(path, entries)

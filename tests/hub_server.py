@@ -10,6 +10,12 @@
 Errors carry the hub's ``X-Error-Code`` headers (RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo), which
 huggingface_hub turns into its exception classes. Every response is logged with the bytes of body it sent, so tests
 can prove what was (not) downloaded. Paths in ``interrupt`` are cut off after half their body.
+
+A hostile hub, for tests/hostile (every behaviour off by default): a repo may answer the API with any ``api_sha``
+(a path, a non-hex string) and resolve ``any_revision`` to main, or answer with a raw ``api_body``; ``delays``
+hold answers back, ``drip`` sends bodies one byte at a time, ``status`` answers a forced HTTP status, and
+``redirect_loop`` sends paths to themselves. A fragment matches the decoded request path when its ``*``-separated
+parts appear in it in order (``/org/name/resolve/*/config.json``).
 """
 
 from __future__ import annotations
@@ -34,11 +40,18 @@ class Repo:
     refs: dict[str, str]
     access: str = "public"  # public | private | gated
     token: str | None = None  # the token that may read a private or gated repo
+    api_sha: str | None = None  # what the API answers as the commit sha (a hostile hub lies)
+    any_revision: bool = False  # every revision resolves to main (a hub that accepts anything)
+    api_body: bytes | None = None  # the raw API answer, instead of the repository's info
 
     def resolve(self, revision: str) -> str | None:
         if revision in self.refs:
             return self.refs[revision]
-        return revision if revision in self.commits else None
+        if revision in self.commits:
+            return revision
+        if (self.api_sha is not None and revision == self.api_sha) or self.any_revision:
+            return self.refs.get("main")
+        return None
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,8 @@ class Served:
     range: str | None
     status: int
     body_bytes: int
+    authorization: bool = False  # whether the request carried an Authorization header
+    host: str = ""  # the server (host:port) that answered
 
 
 @dataclass
@@ -57,6 +72,11 @@ class HubState:
     interrupt: set[str] = field(default_factory=set)  # repo paths whose bodies are cut off
     log: list[Served] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    delays: dict[str, float] = field(default_factory=dict)  # path fragment -> seconds before answering
+    drip: dict[str, float] = field(default_factory=dict)  # path fragment -> seconds between body bytes
+    status: dict[str, int] = field(default_factory=dict)  # path fragment -> HTTP status answered instead
+    redirect_loop: set[str] = field(default_factory=set)  # path fragments answered with a redirect to themselves
+    stop: threading.Event = field(default_factory=threading.Event)  # wakes delayed and dripping answers at shutdown
 
     def blob(self, sha256: str) -> tuple[str, bytes] | None:
         for repo in self.repos.values():
@@ -69,6 +89,17 @@ class HubState:
     def served(self, suffix: str = "") -> list[Served]:
         with self.lock:
             return [s for s in self.log if s.file is not None and s.file.endswith(suffix)]
+
+
+def matches(fragment: str, path: str) -> bool:
+    """Whether the ``*``-separated parts of ``fragment`` appear in ``path`` in order."""
+    position = 0
+    for part in fragment.split("*"):
+        found = path.find(part, position)
+        if found < 0:
+            return False
+        position = found + len(part)
+    return True
 
 
 def git_blob_sha1(data: bytes) -> str:
@@ -98,7 +129,7 @@ def _sibling(path: str, data: bytes, blobs: bool) -> dict[str, object]:
 
 
 API = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)(?:/revision/(?P<rev>[^/]+))?$")
-RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$")
+RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$")  # matched before unquoting
 CDN = re.compile(r"^/cdn/(?P<sha256>[0-9a-f]{64})$")
 RANGE = re.compile(r"^bytes=(?P<start>\d+)-(?P<end>\d*)$")
 
@@ -127,9 +158,29 @@ class HubHandler(BaseHTTPRequestHandler):
         payload = b"" if self.command == "HEAD" else body[: len(body) // 2] if cut else body
         # logged before the body goes out, so a client that has read it finds it in the log
         state = self.server.state
+        address = self.server.server_address
+        host = f"{address[0]!s}:{address[1]}"
+        served = Served(
+            self.command,
+            self.path,
+            file,
+            self.headers.get("Range"),
+            status,
+            len(payload),
+            authorization=self.headers.get("Authorization") is not None,
+            host=host,
+        )
         with state.lock:
-            state.log.append(Served(self.command, self.path, file, self.headers.get("Range"), status, len(payload)))
+            state.log.append(served)
         self.end_headers()
+        interval = next((t for f, t in state.drip.items() if matches(f, unquote(self.path))), None)
+        if interval is not None and payload:
+            for i in range(len(payload)):  # one byte at a time: no read ever waits long, the whole never ends
+                if state.stop.wait(interval):
+                    return
+                self.wfile.write(payload[i : i + 1])
+                self.wfile.flush()
+            return
         self.wfile.write(payload)
         if cut:
             self.wfile.flush()
@@ -161,11 +212,23 @@ class HubHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
-        path = unquote(url.path)
-        if match := API.match(path):
-            self._api(match["repo"], match["rev"] or "main", blobs="blobs" in parse_qs(url.query))
-        elif match := RESOLVE.match(path):
-            self._resolve(match["repo"], match["rev"], match["path"])
+        raw = url.path
+        path = unquote(raw)
+        state = self.server.state
+        for fragment, seconds in state.delays.items():
+            if matches(fragment, path) and state.stop.wait(seconds):
+                return
+        forced = next((code for fragment, code in state.status.items() if matches(fragment, path)), None)
+        if forced is not None:
+            self._error(forced, None, f"forced HTTP {forced}")
+            return
+        if any(matches(fragment, path) for fragment in state.redirect_loop):
+            self._send(302, b"", {"Location": self.path})
+            return
+        if match := API.match(raw):
+            self._api(unquote(match["repo"]), unquote(match["rev"] or "main"), blobs="blobs" in parse_qs(url.query))
+        elif match := RESOLVE.match(raw):
+            self._resolve(unquote(match["repo"]), unquote(match["rev"]), unquote(match["path"]))
         elif match := CDN.match(path):
             self._cdn(match["sha256"])
         else:
@@ -186,11 +249,14 @@ class HubHandler(BaseHTTPRequestHandler):
         if sha is None:
             self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
             return
+        if repo.api_body is not None:
+            self._send(200, repo.api_body, {"Content-Type": "application/json"})
+            return
         info = {
             "_id": hashlib.md5(name.encode()).hexdigest()[:24],
             "id": name,
             "modelId": name,
-            "sha": sha,
+            "sha": repo.api_sha if repo.api_sha is not None else sha,
             "private": repo.access == "private",
             "gated": "auto" if repo.access == "gated" else False,
             "disabled": False,
@@ -256,8 +322,15 @@ class HubHandler(BaseHTTPRequestHandler):
 class HubServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, state: HubState, cdn: str | None = None) -> None:
-        super().__init__(("127.0.0.1", 0), HubHandler)
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hangs up (a killed case, a timeout) is not the server's error: stay quiet about it."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+    def __init__(self, state: HubState, cdn: str | None = None, host: str = "127.0.0.1") -> None:
+        super().__init__((host, 0), HubHandler)
         self.state = state
         self.cdn = cdn or self.endpoint
 
@@ -268,9 +341,12 @@ class HubServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def serve(state: HubState) -> Iterator[HubServer]:
-    """The hub and its CDN (another origin, as on huggingface.co) running in threads for the duration of the block."""
-    cdn = HubServer(state)
+def serve(state: HubState, cdn_host: str = "127.0.0.1") -> Iterator[HubServer]:
+    """The hub and its CDN (another origin, as on huggingface.co) running in threads for the duration of the block.
+
+    ``cdn_host="127.0.0.2"`` puts the CDN on another host, as a redirect to another domain would.
+    """
+    cdn = HubServer(state, host=cdn_host)
     hub = HubServer(state, cdn=cdn.endpoint)
     threads = [
         threading.Thread(target=server.serve_forever, args=(0.05,), name="hub-server", daemon=True)
@@ -281,6 +357,7 @@ def serve(state: HubState) -> Iterator[HubServer]:
     try:
         yield hub
     finally:
+        state.stop.set()
         for server in (hub, cdn):
             server.shutdown()
             server.server_close()

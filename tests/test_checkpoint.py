@@ -356,7 +356,7 @@ def malformed(case: str, folder: Path) -> tuple[Path, str]:
         write_raw(folder / "model-00001-of-00001.safetensors", GOOD, 8)
         index = inner / "model.safetensors.index.json"
         index.write_text(json.dumps({"weight_map": {"x": "../model-00001-of-00001.safetensors"}}))
-        return index, r"names shard '\.\./model-00001-of-00001\.safetensors', which is not inside the index's folder"
+        return index, r"names shard '\.\./model-00001-of-00001\.safetensors', which is not a file in the index's folder"
     if case == "missing-shard":
         write_raw(folder / "model-00001-of-00002.safetensors", GOOD, 8)
         index = folder / "model.safetensors.index.json"
@@ -415,3 +415,42 @@ def test_layer_type_views_only_where_every_parameter_is_stored(
     folder = write_transformer(tmp_path / "t", broken(transformer_state(tiny_modules), "dropped"))
     (c,) = check_checkpoint(folder, views=True).components
     assert c.views == ()
+
+
+def _raw_safetensors(path: Path, tensors: int) -> Path:
+    import struct
+
+    header = {f"t{i}": {"dtype": "F32", "shape": [1], "data_offsets": [4 * i, 4 * i + 4]} for i in range(tensors)}
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + b"\0" * (4 * tensors))
+    return path
+
+
+def test_tensor_count_limit_is_named_and_raisable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from paramcheck.errors import CheckpointError
+    from paramcheck.sources.headers import read_header
+
+    path = _raw_safetensors(tmp_path / "three.safetensors", 3)
+    monkeypatch.setenv("PARAMCHECK_MAX_TENSORS", "2")
+    with pytest.raises(CheckpointError, match=r"3 tensors in one header exceeds the limit of 2; raise it with"):
+        read_header(path)
+    monkeypatch.setenv("PARAMCHECK_MAX_TENSORS", "3")
+    assert len(read_header(path).tensors) == 3
+
+
+def test_non_safetensors_bytes_are_never_quoted_and_fifos_never_opened(tmp_path: Path) -> None:
+    import os
+
+    from paramcheck.errors import CheckpointError
+    from paramcheck.sources.headers import read_header
+
+    secret = tmp_path / "secret.safetensors"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    with pytest.raises(CheckpointError) as error:
+        read_header(secret)
+    assert "first 8 bytes are no header length" in str(error.value)
+    assert "3,475,222,254,926,655,346" not in str(error.value)  # b"root:x:0" read as a little-endian u64
+    fifo = tmp_path / "pipe.safetensors"
+    os.mkfifo(fifo)
+    with pytest.raises(CheckpointError, match=r"not a regular file"):
+        read_header(fifo)

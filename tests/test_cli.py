@@ -108,3 +108,68 @@ def test_cli_import_stays_light() -> None:
     # --help and usage errors answer at once: the command modules import torch only inside their handlers
     code = "import sys, paramcheck.cli; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("-o", "out.json"), "--output needs --json"),
+        (("--filter", "attn"), "--filter needs --layers"),
+        (("--depth", "2"), "--depth needs --layers"),
+        (("--top", "3"), "--top needs --layers"),
+        (("--no-fold",), "--no-fold needs --layers"),
+    ],
+)
+def test_options_that_would_do_nothing_are_refused(
+    tiny_pipeline_configs_only: Path, capsys: pytest.CaptureFixture[str], extra: tuple[str, ...], message: str
+) -> None:
+    assert main(["report", str(tiny_pipeline_configs_only), *extra]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"paramcheck: error: {message}")
+    assert captured.err.count("\n") == 1
+    assert captured.out == ""
+
+
+def test_json_output_to_a_fifo_or_a_nul_name_is_one_line(
+    tiny_pipeline_configs_only: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)  # nobody reads it: the write must fail at once, not wait
+    for output, names in ((str(fifo), "out.fifo"), ("out\x00.json", "--output")):
+        assert main(["report", str(tiny_pipeline_configs_only), "--json", "-o", output]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("paramcheck: error: ")
+        assert names in err
+        assert err.count("\n") == 1
+
+
+def test_symlink_loop_is_a_path_error_not_a_hub_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "org").mkdir()
+    (tmp_path / "org" / "loop").symlink_to(tmp_path / "org" / "loop")
+    assert main(["report", str(tmp_path / "org" / "loop")]) == 2
+    err = capsys.readouterr().err
+    assert "a link that leads nowhere" in err
+    assert "hub" not in err
+
+
+def test_stdout_full_or_ascii_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    # a real interpreter: the failures show when stdout is flushed, at the latest at the interpreter's exit
+    with open("/dev/full", "w") as device:
+        full = subprocess.run(
+            [sys.executable, "-m", "paramcheck", "list"], stdout=device, stderr=subprocess.PIPE, text=True
+        )
+    assert full.returncode == 2
+    assert full.stderr == (
+        "paramcheck: error: cannot write to stdout (No space left on device); free space or write with -o\n"
+    )
+    closed = subprocess.run(
+        [sys.executable, "-m", "paramcheck", "list"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: __import__("os").close(1),
+    )
+    assert closed.returncode == 2
+    assert closed.stderr.startswith("paramcheck: error: stdout is closed")

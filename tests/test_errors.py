@@ -61,6 +61,8 @@ def test_unknown_component_class(tmp_path: Path, tiny_pipeline_configs_only: Pat
     index = json.loads((folder / "model_index.json").read_text())
     index["vae"] = ["diffusers", "AutoencoderNope"]
     (folder / "model_index.json").write_text(json.dumps(index))
+    config = json.loads((folder / "vae" / "config.json").read_text())
+    (folder / "vae" / "config.json").write_text(json.dumps({**config, "_class_name": "AutoencoderNope"}))
     with pytest.raises(ConfigError, match=r"unknown class diffusers\.AutoencoderNope"):
         audit(str(folder))
 
@@ -102,4 +104,51 @@ def test_unreadable_folder_as_a_process(tmp_path: Path) -> None:
 def test_config_that_is_not_utf8(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_bytes(b'{"_class_name": "caf\xe9"}')  # Latin-1, not UTF-8
     with pytest.raises(ConfigError, match=r"config\.json: not valid JSON \(not UTF-8 at byte 20\)"):
+        resolve(str(tmp_path))
+
+
+@pytest.mark.parametrize("name", ["..", "../vae", "/etc", "vae/", "./vae", "a\nb", ""])
+def test_component_name_that_leaves_the_model_folder(tmp_path: Path, name: str) -> None:
+    (tmp_path / "model_index.json").write_text(json.dumps({name: ["diffusers", "AutoencoderKL"]}), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"is not a folder inside the model") as error:
+        resolve(str(tmp_path))
+    assert "\n" not in str(error.value)
+
+
+def test_component_folder_linking_outside_the_model(tmp_path: Path, tiny_pipeline_configs_only: Path) -> None:
+    folder = _copy(tiny_pipeline_configs_only, tmp_path / "pipe")
+    outside = _copy(folder / "vae", tmp_path / "outside")
+    import shutil
+
+    shutil.rmtree(folder / "vae")
+    (folder / "vae").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(SourceError, match=r"component 'vae' is a link to .*outside, outside the model folder"):
+        resolve(str(folder))
+
+
+@pytest.mark.parametrize("entry", ["AutoencoderKL", {"a": 1}, None, [None, "AutoencoderKL"]])
+def test_malformed_entry_of_a_component_with_a_config(
+    tmp_path: Path, tiny_pipeline_configs_only: Path, entry: object
+) -> None:
+    folder = _copy(tiny_pipeline_configs_only, tmp_path / "pipe")
+    index = json.loads((folder / "model_index.json").read_text())
+    (folder / "model_index.json").write_text(json.dumps({**index, "vae": entry}))
+    with pytest.raises(ConfigError, match=r"component 'vae' must be \[library, class\].*holds a config\.json"):
+        resolve(str(folder))
+
+
+def test_model_index_class_differs_from_the_config_class(tmp_path: Path, tiny_pipeline_configs_only: Path) -> None:
+    folder = _copy(tiny_pipeline_configs_only, tmp_path / "pipe")
+    index = json.loads((folder / "model_index.json").read_text())
+    (folder / "model_index.json").write_text(
+        json.dumps({**index, "transformer": ["diffusers", "SD3Transformer2DModel"]})
+    )
+    with pytest.raises(ConfigError, match=r"names class 'FluxTransformer2DModel' but model_index\.json lists"):
+        resolve(str(folder))
+
+
+@pytest.mark.parametrize("architectures", [5, {"T5": 1}, "T5EncoderModel"])
+def test_architectures_not_a_list(tmp_path: Path, architectures: object) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": architectures}), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"'architectures' must be a list of class names"):
         resolve(str(tmp_path))

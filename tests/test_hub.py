@@ -521,7 +521,7 @@ HOSTILE = {
     "negative-shape": r"tensor 'x' has a bad shape \[-4\]",
     "huge-shape": r"tensor 'x' has a bad shape \[1e\+30\]",
     "past-the-end": r"tensor 'x' runs past the end: ends at data byte 256 but the file holds at most 4; truncated\?$",
-    "index-outside": r"names shard '\.\./\.\./secret\.safetensors', which is not inside the index's folder",
+    "index-outside": r"names shard '\.\./\.\./secret\.safetensors', which is not a file in the index's folder",
 }
 
 

@@ -205,6 +205,7 @@ def test_device_cpu_and_json_report(suite: pytest.Pytester, versions: dict[str, 
     result.assert_outcomes(passed=8)
     tests = {t["nodeid"].split("::")[1]: t for t in json.loads((suite.path / "audit.json").read_text())["tests"]}
 
+    report = json.loads((suite.path / "audit.json").read_text())
     loaded = tests["test_loaded_counts_equal_config_counts[tiny-text_encoder_2]"]["metadata"]
     t5 = _count(tiny_modules["text_encoder_2"])
     assert loaded["model"] == "tiny"
@@ -212,15 +213,21 @@ def test_device_cpu_and_json_report(suite: pytest.Pytester, versions: dict[str, 
     assert loaded["source"] == str(v1)
     assert loaded["device"] == "cpu"
     assert loaded["dtype"] == "bf16"
-    assert loaded["checked"]["loaded_parameters"] == t5
-    assert loaded["checked"]["parameters"] == t5
-    assert loaded["versions"]["torch"] == torch.__version__
+    assert loaded["expected"]["parameters"] == t5  # the config's count
+    assert loaded["received"]["parameters"] == t5  # the loaded module's count
+    # the run's facts once, in the environment block: versions, device, that counts are taken on meta
+    environment = report["environment"]
+    assert environment["versions"]["torch"] == torch.__version__
+    assert environment["resolved_device"] == "cpu"
+    assert environment["counted_on"] == "meta"
+    assert "config only" in environment["note"]
 
     counted = tests["test_counts[tiny-vae]"]["metadata"]
-    assert counted["device"] == "meta"  # snapshot audits count the config build on meta, and say so
-    assert "config only" in counted["note"]
-    assert counted["checked"]["parameters"] == _count(tiny_modules["vae"])
-    assert counted["checked"]["stored"] == sum(t.numel() for t in tiny_modules["vae"].state_dict().values())
+    assert counted["device"] == "meta"  # snapshot audits count the config build on meta
+    vae = counted["received"]["vae"]
+    assert vae["parameters"] == _count(tiny_modules["vae"])
+    assert vae["stored"] == sum(t.numel() for t in tiny_modules["vae"].state_dict().values())
+    assert counted["expected"] == counted["received"]  # the stored snapshot entry, recorded by the first run
 
 
 def test_checkpoint_and_load_audits_catch_a_broken_conversion(
@@ -259,15 +266,31 @@ def test_device_meta_skips_loading(suite: pytest.Pytester, versions: dict[str, P
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--device", "tpu"), "ERROR: --device 'tpu': unknown device; use auto, cpu, cuda, cuda:N or meta"),
-        (("--dtype", "int4"), "ERROR: --dtype 'int4': weights load at fp32, fp16, bf16 only; use one of them"),
-        (("--model", "flux.1-dev"), "ERROR: --model 'flux.1-dev': expected ID=SOURCE;*"),
-        (("--models", "flux-dev"), "ERROR: --models: unknown model 'flux-dev'; did you mean 'flux.1-dev'*"),
-        (("--model", "x=/no/such/folder"), "ERROR: --model x=/no/such/folder: /no/such/folder: no such folder;*"),
+        # the short names are aliases of the --paramcheck- options: the message names the long one
+        (("--device", "tpu"), "ERROR: --paramcheck-device 'tpu': unknown device; use auto, cpu, cuda, cuda:N or meta"),
+        (("--paramcheck-dtype", "int4"), "ERROR: --paramcheck-dtype 'int4': weights load at fp32, fp16, bf16 only;*"),
+        (("--model", "flux.1-dev"), "ERROR: --paramcheck-model 'flux.1-dev': expected ID=SOURCE;*"),
+        (("--models", "flux-dev"), "ERROR: --paramcheck-models: unknown model 'flux-dev'; did you mean 'flux.1-dev'*"),
         (
-            ("--snapshot-update", "audits/test_snapshots.py::test_counts"),
+            ("--model", "x=/no/such/folder"),
+            "ERROR: --paramcheck-model x=/no/such/folder: /no/such/folder: no such folder;*",
+        ),
+        (("--models", "flux.1-dev", "--device", "cuda"), "ERROR: --paramcheck-device cuda: CUDA is not available*"),
+        (("--components", ","), "ERROR: --paramcheck-components ',': no names; give a comma-separated list*"),
+        (
+            ("--snapshot-update", "--models", "flux.1-dev", "audits/test_snapshots.py::test_counts"),
             "ERROR: --snapshot-update with node id 'audits/test_snapshots.py::test_counts' would drop*",
         ),
+        (
+            ("--snapshot-update", "--deselect", "audits/test_snapshots.py::test_counts[tiny-vae]"),
+            "ERROR: --snapshot-update with --deselect node id 'audits/test_snapshots.py::test_counts[[]tiny-vae[]]'*",
+        ),
+        (
+            ("--model", "../escaped=."),
+            "ERROR: --paramcheck-model '../escaped=.': the id '../escaped' names the model's snapshot*",
+        ),
+        (("--model", "a/b=."), "ERROR: --paramcheck-model 'a/b=.': the id 'a/b' names the model's snapshot file*"),
+        (("-o", "paramcheck_snapshot_dir=../outside"), "ERROR: paramcheck_snapshot_dir = '../outside': leads outside*"),
     ],
 )
 def test_bad_options_are_one_line_usage_errors(suite: pytest.Pytester, args: tuple[str, ...], message: str) -> None:
@@ -331,3 +354,67 @@ def test_snapshot_file_read_once_per_session(tmp_path: Path, monkeypatch: pytest
     assert read("a", "s2") == {"vae": {"parameters": 3}}  # a rewritten file is read again
     assert read("b", "s2") is None
     assert len(reads) == 3
+
+
+def test_broken_snapshot_file_is_a_usage_error_and_never_rewritten(
+    suite: pytest.Pytester, tiny_pipeline_configs_only: Path
+) -> None:
+    # a merge left conflict markers; a partial update must neither rebuild the file from its own entries nor run
+    path = suite.path / "snapshots" / "test_snapshots" / "tiny.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    broken = '{\n<<<<<<< HEAD\n  "a": 1\n=======\n  "a": 2\n>>>>>>> other\n}\n'
+    path.write_text(broken)
+    model = f"tiny={tiny_pipeline_configs_only}"
+    result = _run(suite, "--model", model, "-k", "transformer", "--snapshot-update", "-p", "no:xdist")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {path}: not a valid snapshot file (*at line 2); resolve the conflict*"])
+    assert path.read_text() == broken
+
+
+def test_snapshot_write_keeps_the_file_mode_and_holds_a_lock(tmp_path: Path) -> None:
+    import fcntl
+    import os
+    import threading
+
+    from syrupy.data import Snapshot, SnapshotCollection
+
+    from paramcheck import snapshot
+
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps({"old": {"vae": {"parameters": 1}}}))
+    path.chmod(0o644)
+    collection = SnapshotCollection(location=str(path))
+    collection.add(Snapshot(name="new", data=json.dumps({"vae": {"parameters": 2}})))
+    # another writer holds the folder's lock: the write waits for it, then merges (both entries kept)
+    folder = os.open(tmp_path, os.O_RDONLY)
+    fcntl.flock(folder, fcntl.LOCK_EX)
+    writer = threading.Thread(
+        target=lambda: snapshot.ParamcheckSnapshotExtension.write_snapshot_collection(snapshot_collection=collection)
+    )
+    writer.start()
+    writer.join(0.5)
+    assert writer.is_alive()  # blocked on the lock
+    path.write_text(json.dumps({"old": {"vae": {"parameters": 1}}, "other": {"vae": {"parameters": 3}}}))
+    fcntl.flock(folder, fcntl.LOCK_UN)
+    os.close(folder)
+    writer.join(10)
+    assert json.loads(path.read_text()) == {
+        "new": {"vae": {"parameters": 2}},
+        "old": {"vae": {"parameters": 1}},
+        "other": {"vae": {"parameters": 3}},
+    }
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_unreadable_snapshot_file_is_never_rewritten(tmp_path: Path) -> None:
+    from syrupy.data import Snapshot, SnapshotCollection
+
+    from paramcheck import snapshot
+
+    path = tmp_path / "tiny.json"
+    path.write_text("[1, 2]")
+    collection = SnapshotCollection(location=str(path))
+    collection.add(Snapshot(name="new", data="{}"))
+    with pytest.raises(snapshot.SnapshotFileError, match=r"tiny\.json: not a valid snapshot file \(a JSON list"):
+        snapshot.ParamcheckSnapshotExtension.write_snapshot_collection(snapshot_collection=collection)
+    assert path.read_text() == "[1, 2]"

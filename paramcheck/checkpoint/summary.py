@@ -7,12 +7,14 @@ Sources: a single ``.safetensors`` file, a sharded set (its ``*.safetensors.inde
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from ..errors import first_line
 from ..results import Result, json_field
 from ..sources import ComponentSpec, read_folder
 from ..sources.headers import Header, fail, read_header, read_index
@@ -156,6 +158,19 @@ def find_weights(path: Path) -> tuple[CheckpointKind, dict[str, tuple[Path, ...]
     Component names: ``model`` for a file, sharded set or model folder; the pipeline's sub-folder names otherwise
     (every sub-folder with weights: the check pairs them with model_index.json's components).
     """
+    try:
+        return _find_weights(path)
+    except OSError as e:  # an unreadable folder or file (permissions), a symlink loop
+        raise fail(path, f"cannot read ({e.strerror or first_line(e)}); check the path and its permissions") from e
+
+
+def _other_weights(path: Path) -> list[str]:
+    """Weight files of other formats in ``path`` and its sub-folders (not deeper: ``check /`` must stay bounded)."""
+    found = itertools.islice(itertools.chain(path.glob("*"), path.glob("*/*")), 10_000)
+    return sorted(p.name for p in found if p.suffix in {".bin", ".pt", ".pth", ".ckpt"})
+
+
+def _find_weights(path: Path) -> tuple[CheckpointKind, dict[str, tuple[Path, ...]]]:
     if not path.exists():
         raise fail(path, "no such file or folder; give a .safetensors file, an index.json or a model folder")
     parts: dict[str, tuple[Path, ...]]
@@ -175,7 +190,7 @@ def find_weights(path: Path) -> tuple[CheckpointKind, dict[str, tuple[Path, ...]
         kind = CheckpointKind.MODEL_FOLDER
         parts = {"model": _folder_files(path)}
     if not any(parts.values()):
-        others = sorted(p.name for p in path.rglob("*") if p.suffix in {".bin", ".pt", ".pth", ".ckpt"})
+        others = _other_weights(path)
         hint = f" (found {', '.join(others[:3])}: convert to safetensors)" if others else ""
         raise fail(path, f"holds no safetensors weights{hint}; paramcheck check reads safetensors headers only")
     return kind, parts

@@ -12,6 +12,9 @@ bodies, so that ``paramcheck --help`` and a mistyped option answer at once; ever
 from __future__ import annotations
 
 import argparse
+import errno
+import io
+import os
 import sys
 from collections.abc import Sequence
 
@@ -19,7 +22,9 @@ from ..errors import ParamcheckError
 from .bench import bench_command_parser
 from .calibrate import calibrate_command_parser
 from .check import check_command_parser
+from .common import refuse_idle_options
 from .compare import compare_command_parser
+from .init import init_command_parser
 from .list import list_command_parser
 from .load import load_command_parser
 from .plot import plot_command_parser
@@ -35,6 +40,7 @@ COMMANDS = (
     compare_command_parser,
     load_command_parser,
     check_command_parser,
+    init_command_parser,
     bench_command_parser,
     calibrate_command_parser,
 )
@@ -67,11 +73,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "compare" and len(args.models) < 2:
         parser.error("compare needs at least two models")
+    if sys.stdout is None:  # started with stdout closed (>&-)
+        print("paramcheck: error: stdout is closed; run with an open stdout, or --json -o FILE", file=sys.stderr)
+        return 2
+    _tolerant(sys.stdout)
     try:
-        return int(args.func(args))
+        refuse_idle_options(args)
+        code = int(args.func(args))
+        sys.stdout.flush()  # a full disk or a closed pipe shows here, not in the interpreter's exit
+        return code
     except ParamcheckError as e:
         print(f"paramcheck: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("paramcheck: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `paramcheck list | head`: the reader is gone; nothing left to say
+        _discard_stdout()
+        return 141
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT, errno.EBADF):
+            raise
+        _discard_stdout()
+        print(f"paramcheck: error: cannot write to stdout ({e.strerror}); free space or write with -o", file=sys.stderr)
+        return 2
+
+
+def _tolerant(stream: object) -> None:
+    """A terminal or pipe that cannot encode a character (LANG=C: ASCII) prints '?' for it, not a traceback."""
+    if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+        stream.reconfigure(errors="replace")
+
+
+def _discard_stdout() -> None:
+    """Point stdout's descriptor at /dev/null, so the interpreter's flush at exit does not fail a second time."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):
+        pass

@@ -37,6 +37,7 @@ __all__ = [
     "progress",
     "refuse",
     "refuse_idle_compute_options",
+    "refuse_idle_options",
     "rich_console",
     "taxonomy_of",
     "workload_values",
@@ -213,7 +214,34 @@ def write_json(data: dict[str, Any], output: str | None) -> None:
         sys.stdout.write(text)
         return
     path = Path(output)
+    shown = output if output.isprintable() else repr(output)
     try:
-        path.write_text(text, encoding="utf-8")
+        # O_NONBLOCK: a FIFO nobody reads is an error (ENXIO) at once, not a wait forever
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK, 0o666)
+        with os.fdopen(handle, "w", encoding="utf-8") as f:
+            f.write(text)
+    except ValueError as e:  # a NUL byte in the name
+        raise ParamcheckError(f"--output {shown}: not a valid file name ({e}); choose another --output") from e
     except OSError as e:
-        raise ParamcheckError(f"{path}: cannot write the JSON report ({e.strerror}); choose another --output") from e
+        raise ParamcheckError(f"{shown}: cannot write the JSON report ({e.strerror}); choose another --output") from e
+
+
+# options that only mean something next to another: (option, attribute, the option it needs, its attribute)
+DEPENDENT_OPTIONS = (
+    ("--output", "output", "--json", "json"),
+    ("--depth", "depth", "--layers", "layers"),
+    ("--top", "top", "--layers", "layers"),
+    ("--filter", "filter", "--layers", "layers"),
+    ("--no-fold", "no_fold", "--layers", "layers"),
+)
+
+
+def refuse_idle_options(args: argparse.Namespace) -> None:
+    """An option that would do nothing in this combination (``-o`` without ``--json``, ``--filter`` without
+    ``--layers``) is a usage error, never silently ignored."""
+    for option, attribute, needs, needed in DEPENDENT_OPTIONS:
+        value = getattr(args, attribute, None)
+        if value not in (None, False) and hasattr(args, needed) and not getattr(args, needed):
+            raise ParamcheckError(
+                f"{option} needs {needs} (without it {option} does nothing); add {needs} or drop {option}"
+            )

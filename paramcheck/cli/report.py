@@ -146,7 +146,8 @@ def report_command(args: argparse.Namespace) -> int:
         )
     if args.json:
         write_json(
-            envelope("report", _json(args, report, views, analysis, taxonomy.source), dtype=args.dtype), args.output
+            envelope("report", report_body(_json(args, report, views, analysis, taxonomy.source)), dtype=args.dtype),
+            args.output,
         )
         return 0
     console = rich_console()
@@ -159,6 +160,15 @@ def report_command(args: argparse.Namespace) -> int:
     if args.html:
         console.print(f"wrote {args.html}", highlight=False)
     return 0
+
+
+# The keys of ``report --json`` whatever the flags (paramcheck/schemas/cli.schema.json); a part not asked for is null.
+REPORT_KEYS = ("report", "views", "taxonomy", "flops", "latency", "memory")
+
+
+def report_body(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with every key of ``REPORT_KEYS``, in that order (absent ones ``None``), then any others."""
+    return {**dict.fromkeys(REPORT_KEYS), **data}
 
 
 def _report_file(args: argparse.Namespace, kind: FileKind) -> int:

@@ -100,6 +100,11 @@ class Workload(Result):
     def with_values(self, overrides: Mapping[str, int | bool | str]) -> Workload:
         """This workload with ``overrides`` (field name -> value) in place; one-line errors for bad values."""
         values: dict[str, Any] = dict(overrides)
+        if "frames" in values and self.frames == 1 and self.key:
+            raise ConfigError(
+                f"--frames {values['frames']}: {self.key} makes images, not video (the option would change nothing); "
+                "drop --frames"
+            )
         workload = dataclasses.replace(self, **values)
         for name in POSITIVE:
             value = getattr(workload, name)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 from ..errors import SourceError, UnknownModelError, suggest
@@ -27,7 +28,7 @@ def model_spec(text: str, revision: str | None = None) -> str:
         if "@" in text:
             raise SourceError(f"{text}: names a revision and --revision {revision} too; give only one")
         return f"{text}@{revision}"
-    is_local = text in bundled_ids() or Path(text).expanduser().exists()
+    is_local = text in bundled_ids() or _lexists(text)
     if not is_local and REPO_ID.fullmatch(text.partition("@")[0]) and not text.startswith("."):
         if revision is not None and "@" in text:
             raise SourceError(f"{text}: names a revision and --revision {revision} too; give only one")
@@ -35,6 +36,23 @@ def model_spec(text: str, revision: str | None = None) -> str:
     if revision is not None:
         raise SourceError(f"{text}: --revision applies to hub repositories only (ORG/NAME or hub:ORG/NAME)")
     return text
+
+
+def _shown(text: str) -> str:
+    return text if text.isprintable() else repr(text)
+
+
+def _lexists(text: str) -> bool:
+    """Whether a path (or a link, even one that leads nowhere) is there; a name the system refuses (too long, NUL)
+    is a one-line error naming it."""
+    try:
+        os.lstat(Path(text).expanduser())  # os.path.lexists would answer False for a name too long
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except (OSError, ValueError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise SourceError(f"{_shown(text)[:200]}: not a usable path ({reason}); check the path") from None
+    return True
 
 
 def resolve(spec: str | Path, revision: str | None = None) -> ModelSource:
@@ -51,6 +69,8 @@ def resolve(spec: str | Path, revision: str | None = None) -> ModelSource:
     path = Path(text).expanduser()
     if path.exists():
         return read_folder(path)
+    if _lexists(text):
+        raise SourceError(f"{_shown(text)}: a link that leads nowhere (a loop or a missing target); check the path")
     if "/" in text or text.startswith("."):
-        raise SourceError(f"{text}: no such folder; give a bundled id or an existing folder")
+        raise SourceError(f"{_shown(text)}: no such folder; give a bundled id or an existing folder")
     raise UnknownModelError(f"unknown model {text!r}; {suggest(text, bundled_ids())}")

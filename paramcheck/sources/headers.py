@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CheckpointError
@@ -68,6 +70,9 @@ DTYPE_BITS: dict[str, int] = {
     "U64": 64,
 }
 MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit
+# tensors in one header: a large checkpoint's shard holds a few thousand; raisable with the environment variable
+MAX_TENSORS = 100_000
+MAX_TENSORS_VARIABLE = "PARAMCHECK_MAX_TENSORS"
 
 # one header entry as the JSON gives it, before validation: (name, dtype, shape, data_offsets)
 Entry = tuple[str, Any, Any, Any]
@@ -144,6 +149,10 @@ def validated(
     metadata = metadata or {}
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise fail(file, "not a safetensors header: __metadata__ must map strings to strings")
+    entries = list(entries)
+    limit = max_tensors()
+    if len(entries) > limit:
+        raise fail(file, _too_many(len(entries)))
     tensors = sorted((_tensor(file, *entry) for entry in entries), key=lambda t: (t.begin, t.end))
     position = 0
     previous: TensorInfo | None = None
@@ -170,6 +179,24 @@ def validated(
     return Header(file=file, tensors=tuple(tensors), metadata=tuple(sorted(metadata.items())))
 
 
+def max_tensors() -> int:
+    """The most tensors one header may list: ``PARAMCHECK_MAX_TENSORS`` when set to a positive integer, else 100,000."""
+    raw = os.environ.get(MAX_TENSORS_VARIABLE, "").strip()
+    if not raw:
+        return MAX_TENSORS
+    if not raw.isdigit() or int(raw) < 1:
+        raise CheckpointError(f"{MAX_TENSORS_VARIABLE}={raw!r}: not a positive integer; set it to e.g. {MAX_TENSORS}")
+    return int(raw)
+
+
+def _too_many(count: int) -> str:
+    limit = max_tensors()
+    return (
+        f"{count:,} tensors in one header exceeds the limit of {limit:,}; raise it with "
+        f"{MAX_TENSORS_VARIABLE}={limit * 10} if the file is genuine"
+    )
+
+
 def hub_header(file: str, parsed: SafetensorsFileMetadata, file_bytes: int | None) -> Header:
     """A header huggingface_hub parsed, validated like a local one.
 
@@ -190,14 +217,21 @@ def hub_header(file: str, parsed: SafetensorsFileMetadata, file_bytes: int | Non
 def _read_prefix(path: Path) -> tuple[bytes, int]:
     """The header's JSON bytes and the file's size; reads ``8 + N`` bytes, nothing else."""
     try:
-        size = path.stat().st_size
-        with path.open("rb") as f:
+        # O_NONBLOCK: a FIFO named *.safetensors is refused below, never waited on
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(handle, "rb") as f:
+            status = os.fstat(f.fileno())
+            if stat.S_ISDIR(status.st_mode):
+                raise fail(path, "is a folder, not a safetensors file")
+            if not stat.S_ISREG(status.st_mode):
+                raise fail(path, "not a regular file (a pipe, device or socket); give a safetensors file")
+            size = status.st_size
             prefix = f.read(8)
             if len(prefix) < 8:
                 raise fail(path, f"truncated: {size} bytes, shorter than the 8-byte header length; re-download it")
             (length,) = struct.unpack("<Q", prefix)
-            if length > MAX_HEADER_BYTES:
-                raise fail(path, f"not a safetensors file: header length {length:,} exceeds 100 MB; check the file")
+            if length > MAX_HEADER_BYTES:  # the number is not quoted: those 8 bytes may be anything (a secret)
+                raise fail(path, "not a safetensors file: its first 8 bytes are no header length (over 100 MB)")
             if 8 + length > size:
                 raise fail(
                     path,
@@ -217,6 +251,9 @@ def read_header(path: str | Path) -> Header:
     """The validated header of one local safetensors file, from its first ``8 + N`` bytes and its size."""
     path = Path(path)
     raw, size = _read_prefix(path)
+    entries_at_least = raw.count(b'"data_offsets"')  # every entry names it: a count before the (slower) parse
+    if entries_at_least > max_tensors():
+        raise fail(path, _too_many(entries_at_least))
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -241,9 +278,11 @@ def index_shards(index: Mapping[str, Any], file: str) -> dict[str, frozenset[str
     for name, shard in weight_map.items():
         by_shard.setdefault(shard, set()).add(name)
     for shard in by_shard:
-        relative = PurePosixPath(shard)
-        if not shard.strip() or relative.is_absolute() or ".." in relative.parts:
-            raise fail(file, f"names shard {shard!r}, which is not inside the index's folder; the index is broken")
+        # a file name in the index's folder, as the libraries write it: no folder part, no '..', nothing unprintable
+        if not shard.strip() or shard in {".", ".."} or any(c in shard for c in "/\\") or not shard.isprintable():
+            raise fail(
+                file, f"names shard {shard[:200]!r}, which is not a file in the index's folder; the index is broken"
+            )
     return {shard: frozenset(names) for shard, names in sorted(by_shard.items())}
 
 

@@ -20,9 +20,10 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
-from ..errors import CheckpointError, ConfigError, ParamcheckError, SourceError
+from ..errors import CheckpointError, ConfigError, ParamcheckError, SourceError, first_line
 from ..fileio import read_json, write_atomic
 from ..results import SourceInfo, SourceKind
 from ..silence import silenced
@@ -44,6 +45,10 @@ __all__ = ["REPO_ID", "HubModel", "HubWeights", "fetch_hub_model", "hub_source",
 logger = logging.getLogger(__name__)
 
 REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
+# a branch, tag, commit sha or hub pull-request ref (refs/pr/1): git's ref characters, no '..' nor '//', no leading
+# '/' or '-'. huggingface_hub writes the revision as a path under its cache (refs/<revision>), so nothing else passes.
+REVISION = re.compile(r"(?!.*\.\.)(?!.*//)[A-Za-z0-9_][A-Za-z0-9._/+-]{0,254}(?<![/.])")
+SHA = re.compile(r"[0-9a-f]{40}")  # the only commit id paramcheck accepts from a hub: it becomes a path too
 MANIFEST_FORMAT = 2
 OFFLINE_HINT = "use a bundled id (paramcheck list) or a local folder, or run once with network access to fill the cache"
 
@@ -88,10 +93,37 @@ def parse_hub_spec(spec: str) -> tuple[str, str | None]:
     """``org/name[@revision]`` -> (repo, revision); a one-line ``SourceError`` when it is no repository id."""
     repo, _, revision = spec.partition("@")
     if not REPO_ID.fullmatch(repo) or repo.endswith((".", "-")) or ".." in repo:
-        raise SourceError(f"hub:{spec}: not a hub repository id; write hub:ORG/NAME or hub:ORG/NAME@REVISION")
+        shown = f"hub:{spec}" if spec.isprintable() and len(spec) < 300 else _short(f"hub:{spec}")
+        raise SourceError(f"{shown}: not a hub repository id; write hub:ORG/NAME or hub:ORG/NAME@REVISION")
     if "@" in spec and not revision:
         raise SourceError(f"hub:{spec}: empty revision after '@'; give a branch, tag or commit sha, or drop the '@'")
-    return repo, revision or None
+    return repo, check_revision(repo, revision) if revision else None
+
+
+def check_revision(repo: str, revision: str) -> str:
+    """``revision`` when it has the shape of a branch, tag, commit sha or ``refs/pr/N`` (it becomes a cache path)."""
+    if not REVISION.fullmatch(revision) or revision.endswith(".lock"):
+        raise SourceError(
+            f"hub:{repo}: revision {_short(revision)} is not a branch, tag or commit sha (letters, digits, '._-+/', "
+            "no '..', at most 255 characters); check the revision"
+        )
+    return revision
+
+
+def _short(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a message quotes what it was given on one line, never all of it."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _pinned_sha(answer: object, where: str) -> str:
+    """The commit the hub answered with, when it is 40 hex digits: it names files in the caches."""
+    if not isinstance(answer, str) or not SHA.fullmatch(answer):
+        raise SourceError(
+            f"{where}: the hub answered commit {_short(answer)}, not a 40-hex-digit sha; refusing it (it would name "
+            "files in the cache): check HF_ENDPOINT"
+        )
+    return answer
 
 
 def hub_source(spec: str) -> ModelSource:
@@ -104,11 +136,19 @@ def fetch_hub_model(repo: str, revision: str | None = None) -> HubModel:
     """Configs and safetensors headers of ``repo`` at ``revision`` (default: the main branch); no weight data."""
     from huggingface_hub import HfApi, constants
 
+    if revision is not None:
+        check_revision(repo, revision)
     where = f"hub:{repo}" + (f"@{revision}" if revision else "")
     api = HfApi()
     offline = constants.is_offline_mode()
     with _quiet_hub(), _translated(where, MODEL_INDEX):
-        sha = api.resolve_revision(repo, revision=revision, local_files_only=offline).resolved
+        try:
+            answer = api.resolve_revision(repo, revision=revision, local_files_only=offline).resolved
+        except (AssertionError, AttributeError, KeyError, TypeError) as e:  # a body that is no repository info
+            raise SourceError(
+                f"{where}: malformed answer from the hub for the repository's commit; check HF_ENDPOINT"
+            ) from e
+    sha = _pinned_sha(answer, where)
     pinned = f"hub:{repo}@{sha}"
     listing = None if offline else _remote_listing(api, repo, sha, pinned)
     manifest = _read_manifest(repo, sha) if listing is None else None
@@ -118,7 +158,7 @@ def fetch_hub_model(repo: str, revision: str | None = None) -> HubModel:
     notes = [f"hub: {repo} at commit {sha}" + (f" (requested {revision!r})" if revision and revision != sha else "")]
     weights: tuple[HubWeights, ...]
     if listing.from_cache:
-        cached = _manifest_weights(manifest) if manifest is not None else None
+        cached = _manifest_weights(manifest, _manifest_path(repo, sha)) if manifest is not None else None
         if cached is None:
             notes.append("hub: offline, configs from the huggingface_hub cache")
             notes.append("hub: no safetensors headers cached for this commit; run once online to read them")
@@ -220,7 +260,8 @@ def _components(repo: str, sha: str, listing: _Listing, where: str) -> tuple[str
         raise SourceError(f"{where}: holds neither {MODEL_INDEX} nor {CONFIG}; is it a diffusers or transformers repo?")
     index = _read_json(repo, sha, MODEL_INDEX, where)
     specs: list[ComponentSpec] = []
-    for name, library, class_name in index_entries(index, _location(repo, sha, MODEL_INDEX)):
+    location = _location(repo, sha, MODEL_INDEX)
+    for name, library, class_name in index_entries(index, location, lambda n: f"{n}/{CONFIG}" in files):
         filename = f"{name}/{CONFIG}"
         config = _read_json(repo, sha, filename, where) if class_name is not None and filename in files else None
         specs.append(
@@ -342,7 +383,7 @@ def _manifest_listing(manifest: Mapping[str, Any] | None) -> _Listing | None:
     return _Listing(files=tuple(str(f) for f in manifest["files"]), from_cache=True)
 
 
-def _manifest_weights(manifest: Mapping[str, Any]) -> tuple[HubWeights, ...] | None:
+def _manifest_weights(manifest: Mapping[str, Any], path: Path) -> tuple[HubWeights, ...]:
     """The cached headers, validated again (the file sizes are not cached: the end of the data is not checked)."""
     try:
         return tuple(
@@ -355,8 +396,10 @@ def _manifest_weights(manifest: Mapping[str, Any]) -> tuple[HubWeights, ...] | N
             for w in manifest["weights"]
         )
     except (KeyError, TypeError, ValueError, CheckpointError) as e:
-        logger.warning("ignoring the header cache of %s: %s", manifest.get("repo"), e)
-        return None
+        raise SourceError(
+            f"{path}: paramcheck's header cache is damaged ({_short(first_line(e), 120)}); delete the file, or run "
+            "once with network access to rewrite it"
+        ) from e
 
 
 # --- the boundary: huggingface_hub's exceptions -> one line ----------------------------------------------------------
@@ -387,11 +430,58 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+class _Deadline(BaseException):
+    """Raised by the request deadline's alarm: a BaseException, so that no ``except Exception`` of a library on the
+    way swallows it."""
+
+
+def request_seconds() -> float:
+    """The most one hub request may take in all: twice huggingface_hub's per-read download timeout
+    (HF_HUB_DOWNLOAD_TIMEOUT, default 10 s), so that a server that drips one byte at a time, delays its answer or
+    retries cannot hold paramcheck forever."""
+    from huggingface_hub import constants
+
+    return 2.0 * max(float(constants.HF_HUB_DOWNLOAD_TIMEOUT), float(constants.HF_HUB_ETAG_TIMEOUT), 1.0)
+
+
 @contextlib.contextmanager
-def _translated(where: str, what: str) -> Iterator[None]:
-    """Turn huggingface_hub's and httpx's exceptions into one ``SourceError`` line naming the repo and the file."""
+def _deadline(seconds: float) -> Iterator[None]:
+    """Raise ``_Deadline`` in the main thread after ``seconds`` (a no-op in other threads or under an outer alarm)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or signal.getitimer(signal.ITIMER_REAL)[0] > 0:
+        yield
+        return
+
+    def alarm(signum: int, frame: object) -> None:
+        raise _Deadline
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def _translated(where: str, what: str) -> Iterator[None]:
+    """Turn huggingface_hub's and httpx's exceptions into one ``SourceError`` line naming the repo and the file; a
+    request that takes longer than ``request_seconds()`` in all is cut off."""
+    seconds = request_seconds()
+    try:
+        with _deadline(seconds):
+            yield
+    except _Deadline as e:
+        status = _retried_status(e.__traceback__)
+        if status is not None:  # huggingface_hub was backing off from a 5xx when the deadline came
+            raise SourceError(
+                f"{where}: the hub answered HTTP {status} (a server error) for {what}, still after retrying for "
+                f"{seconds:g} s; retry later"
+            ) from None
+        raise SourceError(_timed_out(where, what, seconds)) from None
     except (SourceError, ConfigError):
         raise
     except Exception as e:
@@ -399,6 +489,29 @@ def _translated(where: str, what: str) -> Iterator[None]:
         if message is None:
             raise
         raise SourceError(message) from e
+
+
+def _retried_status(trace: TracebackType | None) -> int | None:
+    """The HTTP status of the failed answer huggingface_hub was retrying when the deadline came, if any: its backoff
+    loop holds that answer in a local variable (``response``) or in the error it caught (``head_call_error``)."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    status = None
+    while trace is not None:
+        for value in trace.tb_frame.f_locals.values():
+            response = value.response if isinstance(value, HfHubHTTPError) else value
+            code = getattr(response, "status_code", None)
+            if isinstance(code, int) and code >= 500:
+                status = code
+        trace = trace.tb_next
+    return status
+
+
+def _timed_out(where: str, what: str, seconds: float) -> str:
+    return (
+        f"{where}: no complete answer for {what} within {seconds:g} s (timed out; the limit is twice "
+        "HF_HUB_DOWNLOAD_TIMEOUT); retry later, or raise HF_HUB_DOWNLOAD_TIMEOUT"
+    )
 
 
 def _malformed(where: str, what: str) -> str:
@@ -438,6 +551,13 @@ def _message(e: Exception, where: str, what: str) -> str | None:
         return f"{where}: revision not found on the hub; give a branch, tag or full commit sha of this repository"
     if isinstance(e, RemoteEntryNotFoundError):
         return f"{where}: {what} not found (HTTP 404); is this a diffusers or transformers repository?"
+    if status is None:  # huggingface_hub wraps a failed request (LocalEntryNotFoundError...): the status is inside
+        status = next(
+            (c.response.status_code for c in _chain(e) if isinstance(c, HfHubHTTPError) and c.response is not None),
+            None,
+        )
+        if status is not None and status >= 500:
+            return f"{where}: the hub answered HTTP {status} (a server error) for {what}; retry later"
     if isinstance(e, HfHubHTTPError):
         if status in (401, 403):
             return f"{where}: access denied to {what} (HTTP {status}); check HF_TOKEN and the repository's access"
@@ -447,6 +567,10 @@ def _message(e: Exception, where: str, what: str) -> str | None:
     if isinstance(e, HFValidationError):
         return f"{where}: not a valid repository id or revision ({str(e).splitlines()[0]})"
     chain = list(_chain(e))
+    if any(isinstance(c, (httpx2.ReadTimeout, httpx2.WriteTimeout, httpx2.PoolTimeout)) for c in chain):
+        return (
+            f"{where}: the hub did not answer {what} in time (timed out); retry later, or raise HF_HUB_DOWNLOAD_TIMEOUT"
+        )
     if any(isinstance(c, FileMetadataError) for c in chain):
         return (
             f"{where}: {constants.ENDPOINT} does not answer like a Hugging Face Hub (no X-Repo-Commit or ETag); "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ..errors import ConfigError, SourceError
+from ..errors import ConfigError, SourceError, first_line
 from ..fileio import read_json
 from ..results import SourceInfo, SourceKind
 from .spec import (
@@ -44,21 +44,54 @@ def _model_component(name: str, folder: Path) -> ComponentSpec:
     )
 
 
+def _has_config(folder: Path, name: str) -> bool:
+    try:
+        return (folder / name / CONFIG).is_file()
+    except OSError:  # an unreadable folder: the component's own reading says so
+        return False
+
+
+def _component_folder(folder: Path, name: str) -> Path | None:
+    """The component's folder, when there is one; a folder that is a link to outside the model is refused (a link
+    to a config.json file is fine: the huggingface_hub cache links every file to its blobs)."""
+    sub = folder / name
+    try:
+        if not sub.is_dir():
+            return None
+        inside = sub.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop (Python 3.11)
+        raise SourceError(f"{sub}: cannot read the component folder ({first_line(e)}); check the path") from e
+    if not inside:
+        raise SourceError(
+            f"{sub}: component {name!r} is a link to {sub.resolve()}, outside the model folder; copy that folder "
+            "into the model, or point at the model it belongs to"
+        )
+    return sub
+
+
 def _pipeline_components(folder: Path) -> tuple[str | None, tuple[ComponentSpec, ...]]:
     """The pipeline class and the components of a pipeline folder's model_index.json."""
     index_path = folder / MODEL_INDEX
     index = read_json(index_path)
     specs: list[ComponentSpec] = []
-    for name, library, class_name in index_entries(index, str(index_path)):
-        sub = folder / name
-        config_path = sub / CONFIG
-        if class_name is not None and config_path.is_file():
+    for name, library, class_name in index_entries(index, str(index_path), lambda n: _has_config(folder, n)):
+        sub = _component_folder(folder, name)
+        config_path = folder / name / CONFIG
+        try:
+            has_config = sub is not None and config_path.is_file()
+        except OSError as e:
+            raise SourceError(f"{sub}: cannot read component {name!r} ({e.strerror}); check its permissions") from e
+        if class_name is not None and has_config:
             # the pipeline's own [library, class] names the component (e.g. a diffusers pipeline module)
-            specs.append(dataclasses.replace(_model_component(name, sub), library=library, class_name=class_name))
+            own = _model_component(name, config_path.parent)
+            if own.library == "diffusers" and own.class_name != class_name:
+                raise ConfigError(
+                    f"{config_path}: names class {own.class_name!r} but {MODEL_INDEX} lists {name!r} as "
+                    f"{class_name!r}; the config's keys are for its own class: fix one of the two"
+                )
+            specs.append(dataclasses.replace(own, library=library, class_name=class_name))
         else:
-            specs.append(
-                ComponentSpec(name=name, library=library, class_name=class_name, folder=sub if sub.is_dir() else None)
-            )
+            specs.append(ComponentSpec(name=name, library=library, class_name=class_name, folder=sub))
     if not specs:
         raise ConfigError(f"{index_path}: lists no components; is this a diffusers model_index.json?")
     return pipeline_name(index), tuple(specs)
