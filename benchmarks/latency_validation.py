@@ -63,7 +63,9 @@ def workload(source: ModelSource, shape: str) -> Workload:
     if shape == "batch":
         return workload_for(source, {"batch": 2, **({"frames": 33} if base.frames > 1 else {})})
     if shape == "small":
-        return workload_for(source, {"height": 128, "width": 128, "prompt_length": 16, "frames": 1})
+        return workload_for(
+            source, {"height": 128, "width": 128, "prompt_length": 16, **({"frames": 1} if base.frames > 1 else {})}
+        )
     raise SystemExit(f"unknown shape {shape!r}")
 
 

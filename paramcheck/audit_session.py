@@ -145,6 +145,7 @@ class AuditOptions:
     models: tuple[str, ...] | None = None
     components: tuple[str, ...] | None = None
     device_given: bool = False
+    cache: bool = False
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> AuditOptions:
@@ -164,6 +165,7 @@ class AuditOptions:
                 arg.split("=")[0] in ("--paramcheck-device", "--device")
                 for arg in (*config.invocation_params.args, *config.getini("addopts"))
             ),
+            cache=bool(config.getoption("paramcheck_cache", False)),
         )
 
     @property
@@ -430,11 +432,20 @@ class ModelCache:
         return self._built[model]
 
     def report(self, model: str) -> ModelReport:
-        """The counts of the one build; counted once."""
+        """The counts of the one build; counted once. With ``--paramcheck-cache``, read from the result cache where
+        it holds them (``paramcheck.cache``: a library upgrade is a miss), and built only where it does not."""
         if model not in self._reports:
-            from .count import count_model
+            if self.options.cache:
+                from .cache import cached_report, open_cache
 
-            self._reports[model] = count_model(self.built(model))
+                try:
+                    self._reports[model] = cached_report(self.source(model), cache=open_cache())
+                except ParamcheckError as e:
+                    pytest.fail(f"{model}: {e}", pytrace=False)
+            else:
+                from .count import count_model
+
+                self._reports[model] = count_model(self.built(model))
         return self._reports[model]
 
     def counts(self, case: AuditCase) -> ComponentCounts:

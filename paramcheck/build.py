@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from .errors import ConfigError, first_line
-from .silence import silenced
+from .silence import progress_bars_off, silenced
 from .sources import ComponentSpec, ModelSource
 
 __all__ = [
@@ -61,9 +61,12 @@ def is_module_class(cls: type) -> bool:
     return issubclass(cls, torch.nn.Module)
 
 
-def quiet() -> contextlib.AbstractContextManager[None]:
-    """diffusers' and transformers' warnings about config keys (and their prints) silenced while building or loading."""
-    return silenced("diffusers", "transformers", stdout=True)
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """diffusers' and transformers' warnings about config keys, their prints and their progress bars silenced while
+    building or loading."""
+    with silenced("diffusers", "transformers", stdout=True), progress_bars_off("diffusers", "transformers"):
+        yield
 
 
 def _transformers_config(spec: ComponentSpec, config: dict[str, Any]) -> Any:
@@ -81,6 +84,18 @@ def _transformers_config(spec: ComponentSpec, config: dict[str, Any]) -> Any:
     return config_class.from_dict(config)
 
 
+def _sentence_transformers_dense(spec: ComponentSpec, device: str | torch.device) -> torch.nn.Module:
+    """sentence-transformers' Dense module as it stores itself: ``linear.weight`` (and ``linear.bias``) of an
+    ``in_features -> out_features`` linear layer; its activation holds no parameters."""
+    config = spec.config or {}
+    try:
+        features = int(config["in_features"]), int(config["out_features"])
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError(f"{spec.location}: a Dense module needs integer in_features and out_features") from None
+    with torch.device(device):
+        return torch.nn.ModuleDict({"linear": torch.nn.Linear(*features, bias=bool(config.get("bias", True)))}).eval()
+
+
 def build_component(
     spec: ComponentSpec, *, device: str | torch.device = "meta", dtype: torch.dtype | None = None
 ) -> torch.nn.Module | None:
@@ -92,6 +107,8 @@ def build_component(
     """
     if spec.library is None or spec.class_name is None:
         return None
+    if (spec.library, spec.class_name) == ("sentence_transformers", "Dense"):
+        return _sentence_transformers_dense(spec, device)
     cls = resolve_class(spec.library, spec.class_name, where=spec.location)
     if not is_module_class(cls):
         return None

@@ -26,6 +26,7 @@ from .dtypes import LOADABLE_DTYPES, canonical_dtype
 from .errors import DeviceError, FitError, ParamcheckError, SourceError, first_line
 from .results import ComponentCounts, Result
 from .sources import ComponentSpec
+from .sources.local import choose_variant, variant_files
 
 __all__ = [
     "DeviceMemory",
@@ -65,6 +66,7 @@ class LoadResult(Result):
 
     component: str
     mode: str  # "loaded" or "materialized"
+    variant: str | None = None  # the weight variant read (model.fp16.safetensors: "fp16")
     device: str
     device_map: str | None
     dtype: str
@@ -245,8 +247,18 @@ def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
         torch.set_default_dtype(previous)
 
 
+def weight_variant(spec: ComponentSpec, variant: str | None) -> str | None:
+    """The ``variant=`` to load ``spec`` with: ``variant`` where its folder has it (a pipeline's other components
+    load their default weights, as the pipelines do), else the only variant a folder without default weights holds."""
+    if spec.folder is None:
+        return None
+    if variant is not None and not variant_files(spec.folder, variant) and spec.weights:
+        variant = None
+    return choose_variant(spec.folder, variant)[0]
+
+
 def _from_pretrained(
-    spec: ComponentSpec, device: str, dtype: torch.dtype, device_map: str | None
+    spec: ComponentSpec, device: str, dtype: torch.dtype, device_map: str | None, variant: str | None
 ) -> tuple[torch.nn.Module, tuple[str, ...]]:
     """The loaded module and what the loader said was missing, unexpected or mismatched in the weights."""
     if spec.folder is None or not spec.weights:
@@ -256,6 +268,8 @@ def _from_pretrained(
     cls: Any = resolve_class(spec.library or "", spec.class_name or "", where=spec.location)
     placement: Any = device_map if device_map is not None else (None if device == "cpu" else device)
     kwargs: dict[str, Any] = {"output_loading_info": True}
+    if variant is not None:
+        kwargs["variant"] = variant
     if placement is not None:
         kwargs["device_map"] = placement
     if spec.library == "transformers":
@@ -305,11 +319,12 @@ def load_component(
     materialize: bool = False,
     check: bool = True,
     reference: torch.nn.Module | None = None,
+    variant: str | None = None,
 ) -> tuple[LoadResult, torch.nn.Module]:
     """Load (or materialize) one component after the fit check; measure it; compare with the config's counts.
 
     ``reference`` is the component already built on meta from its config (``BuiltModel.module``); without it the
-    config is built here.
+    config is built here. ``variant``: the weight variant to load (``weight_variant``).
     """
     if device_map is not None and device_map not in DEVICE_MAPS:
         raise DeviceError(f"unknown device map {device_map!r}; use one of {', '.join(DEVICE_MAPS)}")
@@ -327,14 +342,16 @@ def load_component(
         check_fit(spec.name, predicted, target, device_map)
 
     loader_problems: tuple[str, ...] = ()
+    chosen = None if materialize else weight_variant(spec, variant)
     with _measured() as cost:
         if materialize:
             module = _materialize(spec, target, wanted)
         else:
-            module, loader_problems = _from_pretrained(spec, target, wanted, device_map)
+            module, loader_problems = _from_pretrained(spec, target, wanted, device_map, chosen)
     result = LoadResult(
         component=spec.name,
         mode="materialized" if materialize else "loaded",
+        variant=chosen,
         device=target,
         device_map=device_map,
         dtype=dtype_key,

@@ -145,6 +145,13 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group = parser.getgroup(GROUP, "paramcheck audits ([tool.paramcheck.models] in pyproject.toml)")
     for short, dest, kwargs in OPTIONS:
         group.addoption(f"--paramcheck-{short}", dest=dest, **kwargs)
+    group.addoption(  # no short alias: a bare --cache reads as pytest's own cache options
+        "--paramcheck-cache",
+        dest="paramcheck_cache",
+        action="store_true",
+        help="read counts from paramcheck's result cache where it holds them (fast local runs; a library upgrade "
+        "is a miss). Default: build every model from its configs, the gate's purpose.",
+    )
     parser.addini(SNAPSHOT_DIR_INI, "folder under rootdir that holds the audits' snapshots", default="snapshots")
     if any(str(getattr(p, "__file__", "")).endswith("conftest.py") for p in pluginmanager.get_plugins()):
         _add_short_names(parser)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import logging
+import sys
 from collections.abc import Iterator
 
-__all__ = ["silenced"]
+__all__ = ["progress_bars_off", "silenced"]
 
 
 @contextlib.contextmanager
@@ -27,3 +29,21 @@ def silenced(*loggers: str, stdout: bool = False) -> Iterator[None]:
     finally:
         for target, level in zip(targets, levels, strict=True):
             target.setLevel(level)
+
+
+@contextlib.contextmanager
+def progress_bars_off(*libraries: str) -> Iterator[None]:
+    """The named libraries' tqdm bars (``<library>.utils.logging``'s switch: transformers' "Loading weights",
+    diffusers' shard bars) off for the block, then restored; a library not yet imported is left alone."""
+    switches = []
+    for name in libraries:
+        if name in sys.modules:
+            switch = importlib.import_module(f"{name}.utils.logging")
+            switches.append((switch, switch.is_progress_bar_enabled()))
+            switch.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for switch, enabled in switches:
+            if enabled:
+                switch.enable_progress_bar()

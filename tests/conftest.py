@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
+from paramcheck.cache import CACHE_ENV
 from tests.tiny import save_pipeline, tiny_flux_modules
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_result_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The CLI's result cache in a folder of this session, never the user's (subprocesses inherit it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        folder = tmp_path_factory.mktemp("result-cache")
+        patch.setenv(CACHE_ENV, str(folder))
+        yield folder
 
 
 @pytest.fixture(scope="session")

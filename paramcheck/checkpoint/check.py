@@ -1,10 +1,13 @@
 """Does a checkpoint match its architecture? Header tensors against the module built from the config on meta.
 
-The architecture's tensors are ``module.state_dict()`` of the meta build (persistent buffers included,
-non-persistent ones not, as ``save_pretrained`` writes them). Names that share one tensor, by identity in the
-built module or by the model's own ``all_tied_weights_keys``/``_tied_weights_keys``, form a tie group: a checkpoint
-that stores any one of them stores the group. The model's ``_keys_to_ignore_on_load_missing``/``_unexpected``
-patterns are honoured as ``from_pretrained`` honours them.
+An unquantized checkpoint gets the verdict ``from_pretrained`` would give (``loaders``: the libraries' own key
+conversions, tie and ignore rules, run on meta tensors made from the headers), plus what the loaders do not check:
+dtype kinds, totals and the layer-type views. Stored tensors the loader ignores (buffers older libraries saved) are
+listed apart and not counted as parameters.
+
+A quantized checkpoint is compared name by name: the architecture's tensors are ``module.state_dict()`` of the meta
+build; names that share one tensor, by identity or by the instance's ``all_tied_weights_keys``, form a tie group; the
+model's ``_keys_to_ignore_on_load_missing``/``_unexpected`` patterns are honoured.
 
 When fewer than half of the names match (another key layout: the original FLUX release, ComfyUI prefixes), the
 check compares totals instead: the checkpoint's logical parameters against the architecture's stored elements.
@@ -29,6 +32,7 @@ from ..results import LayerView, Result
 from ..sources import ComponentSpec, resolve
 from ..sources.hub import fetch_hub_model, parse_hub_spec
 from ..taxonomy import classify
+from .loaders import LoaderVerdict, as_loaded, base_class_fits, loader_verdict
 from .quantization import TensorRole
 from .summary import (
     CheckpointComponent,
@@ -90,7 +94,11 @@ class DtypeMismatch(Result):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ComponentCheck(Result):
-    """The verdict for one component (``layout``: how it was compared; ``ok``: whether it matches)."""
+    """The verdict for one component (``layout``: how it was compared; ``ok``: whether it matches).
+
+    ``ignored``: stored tensors the loader drops without complaint (mostly buffers that older libraries saved, e.g.
+    ``embeddings.position_ids``); their ``ignored_elements`` are not in ``checkpoint_parameters``.
+    """
 
     name: str
     class_name: str | None
@@ -105,6 +113,8 @@ class ComponentCheck(Result):
     dtypes: tuple[DtypeMismatch, ...] = ()
     architecture_parameters: int = 0
     checkpoint_parameters: int = 0
+    ignored: tuple[str, ...] = ()
+    ignored_elements: int = 0
     views: tuple[LayerView, ...] = ()
     notes: tuple[str, ...] = ()
 
@@ -153,7 +163,8 @@ def _tie_groups(module: torch.nn.Module, names: Iterable[str]) -> dict[str, froz
         if name in wanted:
             by_id.setdefault(id(tensor), set()).add(name)
     groups = {name: frozenset(group) for group in by_id.values() for name in group}
-    declared = getattr(module, "all_tied_weights_keys", None) or getattr(module, "_tied_weights_keys", None)
+    # the instance's map only: transformers empties it for an untied config while the class keeps its declaration
+    declared = getattr(module, "all_tied_weights_keys", None)
     if isinstance(declared, Mapping):  # transformers 5: {target: source}
         for target, source in declared.items():
             if isinstance(target, str) and isinstance(source, str) and target in wanted and source in wanted:
@@ -227,25 +238,136 @@ def _stored_matches(role: TensorRole, tensor: torch.Tensor) -> tuple[bool, int]:
     return ok, n if exact else role.parameters
 
 
+def _quantized(stored: CheckpointComponent) -> bool:
+    """A quantized or packed checkpoint: compared by the rules of ``quantization`` (no loader would take it on an
+    architecture built without its quantizer)."""
+    return stored.quantization is not None or any(r.packing is not None or r.auxiliary for r in stored.roles)
+
+
 def check_component(
     spec: ComponentSpec, module: torch.nn.Module, stored: CheckpointComponent, *, views: bool = False
 ) -> ComponentCheck:
     """Compare one component's header tensors with its meta-built module (``views``: with the taxonomy's layer-type
-    tables of what the checkpoint holds)."""
+    tables of what the checkpoint holds).
+
+    Unquantized checkpoints get the loader's own verdict (``loaders.loader_verdict``: renames, merges, ties, ignore
+    patterns); quantized ones the name-by-name rules of ``quantization``.
+    """
+    roles = [r for r in stored.roles if not r.auxiliary]
+    verdict = None
+    if not _quantized(stored):
+        tensors = {r.name: (r.dtype, r.shape) for r in roles}
+        verdict = loader_verdict(spec, tensors, sharded=len(stored.files) > 1)
+    if verdict is None:
+        return _check_by_names(spec, module, stored, views=views)
+    return _check_by_loader(spec, module, stored, verdict, views=views)
+
+
+def _common(spec: ComponentSpec, module: torch.nn.Module, found: int, matched: int) -> dict[str, Any]:
+    """What both layouts report."""
+    return {
+        "name": spec.name,
+        "class_name": spec.class_name,
+        "expected_tensors": len(module.state_dict()),
+        "found_tensors": found,
+        "matched": matched,
+        "architecture_parameters": parameter_count(module) + buffer_counts(module).persistent,
+    }
+
+
+def _loader_notes(spec: ComponentSpec, verdict: LoaderVerdict, stored: Mapping[str, TensorRole]) -> tuple[str, ...]:
+    notes: list[str] = []
+    if verdict.renamed:
+        first = next(iter(sorted(verdict.renamed.items())))
+        notes.append(
+            f"{len(verdict.renamed)} stored names are renamed or merged by the loader's conversion rules, "
+            f"e.g. {first[0]} -> {first[1]}"
+        )
+    if verdict.ignored:
+        elements = sum(stored[n].parameters for n in verdict.ignored)
+        notes.append(
+            f"stored but ignored by the loader: {len(verdict.ignored)} tensors, {elements:,} elements "
+            f"({', '.join(verdict.ignored[:3])}{', ...' if len(verdict.ignored) > 3 else ''}): buffers or keys the "
+            "class drops on load; not counted as parameters"
+        )
+    if verdict.not_stored:
+        notes.append(
+            f"not stored by design: {', '.join(verdict.not_stored[:3])}{', ...' if len(verdict.not_stored) > 3 else ''}"
+            f" (the class tells the loader not to expect them; {verdict.class_name} recreates them)"
+        )
+    notes += [f"the loader cannot merge the stored tensors into {k}" for k in verdict.conversion_errors]
+    notes += verdict.notes
+    if verdict.raises:
+        notes.append("a default from_pretrained raises on this checkpoint")
+    if verdict.class_name != spec.class_name:
+        notes.append(f"checked as {verdict.class_name}, the class the loader maps {spec.class_name} to")
+    return tuple(notes)
+
+
+def _check_by_loader(
+    spec: ComponentSpec,
+    module: torch.nn.Module,
+    stored: CheckpointComponent,
+    verdict: LoaderVerdict,
+    *,
+    views: bool,
+) -> ComponentCheck:
+    """The loader's verdict, plus what it does not say: dtype kinds, totals, the layer-type views."""
+    roles = {r.name: r for r in stored.roles if not r.auxiliary}
+    ignored = set(verdict.ignored)
+    kept = {n: r for n, r in roles.items() if n not in ignored}
+    unexpected = set(verdict.unexpected)
+    named = {n: verdict.renamed.get(n, n) for n in kept}
+    named = {n: m for n, m in named.items() if m not in unexpected and n not in unexpected}  # names that match
+    mismatched = {k for k, _, _ in verdict.mismatched}
+    loaded = {n: m for n, m in named.items() if m not in mismatched and n not in mismatched}  # and shapes too
+    common = _common(spec, module, len(kept), len(named))
+    common["ignored"] = tuple(sorted(ignored))
+    common["ignored_elements"] = sum(roles[n].parameters for n in ignored)
+    checkpoint_total = sum(r.parameters for r in kept.values())
+    notes = (*stored.notes, *_loader_notes(spec, verdict, roles))
+    if len(named) < 0.5 * min(common["expected_tensors"], len(kept)):
+        return ComponentCheck(
+            **common, layout=Layout.OTHER, checkpoint_parameters=checkpoint_total, notes=(*notes, OTHER_LAYOUT)
+        )
+    if not verdict.ok and (base := base_class_fits(spec, {n: (r.dtype, r.shape) for n, r in roles.items()})):
+        notes = (*notes, f"the file fits {base} (the base model) exactly; {spec.class_name} adds the keys above")
+    state = module.state_dict(keep_vars=True)
+    by_model = {m: n for n, m in sorted(loaded.items(), reverse=True)}
+    shapes = tuple(
+        ShapeMismatch(name=k, expected=e, found=s, dtype=roles[by_model[k]].dtype if k in by_model else "")
+        for k, s, e in verdict.mismatched
+    )
+    dtypes = tuple(
+        DtypeMismatch(name=n, expected=_kind(state[m].dtype), found=kept[n].dtype)
+        for n, m in sorted(loaded.items())
+        if m in state and _kind(state[m].dtype) != _stored_kind(kept[n].dtype)
+    )
+    held = frozenset(loaded.values())
+    return ComponentCheck(
+        **common,
+        layout=Layout.MATCHING,
+        missing=verdict.missing,
+        unexpected=verdict.unexpected,
+        shapes=shapes,
+        dtypes=dtypes,
+        checkpoint_parameters=checkpoint_total,
+        views=_taxonomy_views(module, held) if views else (),
+        notes=notes,
+    )
+
+
+def _check_by_names(
+    spec: ComponentSpec, module: torch.nn.Module, stored: CheckpointComponent, *, views: bool
+) -> ComponentCheck:
+    """A quantized checkpoint, name by name: packed tensors by their number of values, scales set aside."""
     state = module.state_dict(keep_vars=True)
     expected = set(state)
     roles = [r for r in stored.roles if not r.auxiliary]
     rename, rename_note = _rename(module, expected, {r.logical for r in roles})
     found = {rename(r.logical): r for r in roles}
     matched = expected & found.keys()
-    common: dict[str, Any] = {  # what both layouts report
-        "name": spec.name,
-        "class_name": spec.class_name,
-        "expected_tensors": len(expected),
-        "found_tensors": len(found),
-        "matched": len(matched),
-        "architecture_parameters": parameter_count(module) + buffer_counts(module).persistent,
-    }
+    common = _common(spec, module, len(found), len(matched))
     notes = (*stored.notes, *([rename_note] if rename_note else []))
     if len(matched) < 0.5 * min(len(expected), len(found)):
         return ComponentCheck(
@@ -297,10 +419,14 @@ def _against_spec(against: str, name: str) -> ComponentSpec:
     return dataclasses.replace(spec, name=name)
 
 
-def check_checkpoint(path: str | Path, *, against: str | None = None, views: bool = False) -> CheckReport:
+def check_checkpoint(
+    path: str | Path, *, against: str | None = None, views: bool = False, variant: str | None = None
+) -> CheckReport:
     """Header counts of ``path`` and each component's verdict against the architecture its config (or
     ``against``: ``MODEL[:COMPONENT]``) describes. ``hub:ORG/NAME[@REV]`` reads the headers from the hub.
-    ``views``: the taxonomy's layer-type tables of each fully stored component.
+    ``views``: the taxonomy's layer-type tables of each fully stored component. ``variant``: read that weight
+    variant (``model.fp16.safetensors``, ``model.safetensors.index.fp16.json``...); a folder holding only one
+    variant is read as that variant, with a note.
 
     Example (a tiny VAE saved by diffusers; only the safetensors header is read):
 
@@ -317,16 +443,21 @@ def check_checkpoint(path: str | Path, *, against: str | None = None, views: boo
     if str(path).startswith("hub:"):
         if against is not None:
             raise ConfigError(f"{path}: --against is for lone files; a hub repository brings its own configs")
+        if variant is not None:
+            raise ConfigError(
+                f"{path}: --variant is for local folders; hub repositories are read by their default names"
+            )
         return check_hub(str(path)[len("hub:") :], views=views)
     path = Path(path).expanduser()
-    kind, parts = find_weights(path)
+    kind, parts, variant_notes = find_weights(path, variant)
     if against is None:
         specs = folder_specs(path, kind, parts)
     elif len(parts) != 1:
         raise ConfigError(f"{path}: --against compares one checkpoint; this holds {len(parts)}")
     else:
         specs = (_against_spec(against, next(iter(parts))),)
-    return compare_with_architecture(summarize_weights(path, kind, parts, specs), specs, views=views)
+    report = summarize_weights(path, kind, parts, specs, variant_notes)
+    return compare_with_architecture(report, specs, views=views)
 
 
 def check_hub(spec: str, *, views: bool = False) -> CheckReport:
@@ -340,34 +471,48 @@ def check_hub(spec: str, *, views: bool = False) -> CheckReport:
     return compare_with_architecture(report, hub.source.components, views=views)
 
 
+def _without_safetensors(spec: ComponentSpec, module: torch.nn.Module) -> tuple[ComponentCheck, ...]:
+    """A component with tensors but no safetensors weights: not checked when it has other weights (``.bin``: the
+    loaders would read them, the check cannot), missing weights otherwise."""
+    expected = parameter_count(module) + buffer_counts(module).persistent
+    if not expected:
+        return ()
+    others = sorted(p.name for p in spec.weights if p.suffix != ".safetensors")
+    if others:
+        layout = Layout.UNCHECKED
+        note = f"not checked: no safetensors weights ({', '.join(others[:2])}; convert to safetensors to check it)"
+    else:
+        layout, note = Layout.NO_WEIGHTS, "the architecture has tensors but no safetensors weights were found for it"
+    return (
+        ComponentCheck(
+            name=spec.name,
+            class_name=spec.class_name,
+            layout=layout,
+            expected_tensors=len(module.state_dict()),
+            architecture_parameters=expected,
+            notes=(note,),
+        ),
+    )
+
+
 def compare_with_architecture(
     report: CheckpointReport, specs: Sequence[ComponentSpec], *, views: bool = False
 ) -> CheckReport:
     """Each component's stored tensors against the module its spec builds on meta; unmatched ones by header."""
     checks: list[ComponentCheck] = []
     seen: set[str] = set()
-    for spec in specs:
+    for named in specs:
+        spec, loaded_as = as_loaded(named)
         module = build_component(spec)
         if module is None:
             continue
         seen.add(spec.name)
         stored = report.component(spec.name)
         if stored is None:
-            expected = parameter_count(module) + buffer_counts(module).persistent
-            if expected:
-                note = "the architecture has tensors but no safetensors weights were found for it"
-                checks.append(
-                    ComponentCheck(
-                        name=spec.name,
-                        class_name=spec.class_name,
-                        layout=Layout.NO_WEIGHTS,
-                        expected_tensors=len(module.state_dict()),
-                        architecture_parameters=expected,
-                        notes=(note,),
-                    )
-                )
+            checks += _without_safetensors(spec, module)
             continue
-        checks.append(check_component(spec, module, stored, views=views))
+        check = check_component(spec, module, stored, views=views)
+        checks.append(dataclasses.replace(check, notes=(loaded_as, *check.notes)) if loaded_as else check)
     for stored in report.components:
         if stored.name not in seen:
             note = "no config to compare with: counted by header only (give --against MODEL[:COMPONENT])"

@@ -27,9 +27,12 @@ __all__ = [
 ]
 
 
-def stored_grid(report: CheckpointReport, options: RenderOptions | None = None) -> Grid:
+def stored_grid(
+    report: CheckpointReport, options: RenderOptions | None = None, check: CheckReport | None = None
+) -> Grid:
     """Tensors, elements and size per dtype per component (decimal units, one scale), then each component's logical
-    parameters; narrow: counts compact."""
+    parameters; narrow: counts compact. With ``check``: the stored tensors the loader ignores (buffers older
+    libraries saved) on a row of their own, not counted as parameters."""
     o = options or RenderOptions()
     scale = ByteScale.of([c.bytes for c in report.components])
     columns = [("component", False), ("dtype", False), ("tensors", True), ("elements", True)]
@@ -49,6 +52,11 @@ def stored_grid(report: CheckpointReport, options: RenderOptions | None = None) 
                     "",
                 ]
             )
+        verdict = check.component(c.name) if check is not None else None
+        ignored = verdict.ignored_elements if verdict is not None else 0
+        if verdict is not None and verdict.ignored:
+            elements = count_text(ignored, narrow=o.narrow)
+            rows.append(["", "ignored buffers", f"{len(verdict.ignored):,}", elements, "", "not counted"])
         label = "total" + (f" ({c.quantization})" if c.quantization else "")
         aux = f", {c.auxiliary_tensors:,} auxiliary" if c.auxiliary_tensors else ""
         rows.append(
@@ -58,7 +66,7 @@ def stored_grid(report: CheckpointReport, options: RenderOptions | None = None) 
                 f"{c.tensors:,}{aux}",
                 count_text(c.elements, narrow=o.narrow),
                 scale(c.bytes),
-                count_text(c.parameters, narrow=o.narrow),
+                count_text(c.parameters - ignored, narrow=o.narrow),
             ]
         )
     return Grid(
@@ -70,8 +78,10 @@ def stored_grid(report: CheckpointReport, options: RenderOptions | None = None) 
     )
 
 
-def stored_table(report: CheckpointReport, options: RenderOptions | None = None) -> Table:
-    return to_rich(stored_grid(report, options))
+def stored_table(
+    report: CheckpointReport, options: RenderOptions | None = None, check: CheckReport | None = None
+) -> Table:
+    return to_rich(stored_grid(report, options, check))
 
 
 def _verdict(c: ComponentCheck) -> str:

@@ -7,6 +7,7 @@ Sources: a single ``.safetensors`` file, a sharded set (its ``*.safetensors.inde
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from ..errors import first_line
 from ..results import Result, json_field
 from ..sources import ComponentSpec, read_folder
 from ..sources.headers import Header, fail, read_header, read_index
+from ..sources.local import MODULES, choose_variant, variant_files
 from ..sources.spec import CONFIG, INDEX_SUFFIX, MODEL_INDEX, WEIGHT_STEMS
 from .quantization import QUANTIZATION_NOTES, TensorRole, classify_tensors
 
@@ -127,8 +129,17 @@ def summarize(
     )
 
 
-def _folder_files(folder: Path) -> tuple[Path, ...]:
-    """The safetensors files of one model folder: its index's shards, its default file, or its only file."""
+def _folder_files(
+    folder: Path, variant: str | None = None, *, strict: bool = True
+) -> tuple[tuple[Path, ...], str | None]:
+    """The safetensors files of one model folder (its index's shards, its default file, a variant's, or its only
+    file) and a note naming the variant read, if any. Not ``strict`` (a pipeline's component): a folder without
+    ``variant`` reads its default weights, as the pipelines' loader does."""
+    if not strict and variant is not None and not variant_files(folder, variant):
+        variant = None
+    chosen_variant, note = choose_variant(folder, variant)
+    if chosen_variant is not None:
+        return variant_files(folder, chosen_variant), note
     indexes = sorted(folder.glob("*" + INDEX_SUFFIX))
     defaults = [folder / f"{stem}{INDEX_SUFFIX}" for stem in WEIGHT_STEMS]
     chosen = [p for p in defaults if p.is_file()] or indexes
@@ -136,30 +147,35 @@ def _folder_files(folder: Path) -> tuple[Path, ...]:
         names = ", ".join(p.name for p in chosen)
         raise fail(folder, f"holds several sharded sets ({names}); point at one index file")
     if chosen:
-        return (chosen[0],)
+        return (chosen[0],), None
     files = sorted(folder.glob("*.safetensors"))
     default = [p for p in files if p.stem in WEIGHT_STEMS]
     if default:
-        return (default[0],)
+        return (default[0],), None
     if len(files) > 1:
         raise fail(folder, f"holds {len(files)} safetensors files and no index; point at one file")
-    return tuple(files)
+    return tuple(files), None
 
 
 def _headers(files: tuple[Path, ...]) -> tuple[Header, ...]:
-    if len(files) == 1 and files[0].name.endswith(INDEX_SUFFIX):
+    if len(files) == 1 and files[0].name.endswith(".json"):  # an index, the variants' names included
         return read_index(files[0])
     return tuple(read_header(p) for p in files)
 
 
-def find_weights(path: Path) -> tuple[CheckpointKind, dict[str, tuple[Path, ...]]]:
+Parts = dict[str, tuple[Path, ...]]  # component name -> its safetensors files (an index stands for its shards)
+
+
+def find_weights(path: Path, variant: str | None = None) -> tuple[CheckpointKind, Parts, dict[str, str]]:
     """What ``path`` is and each component's safetensors files (an index stands for its shards); no header read.
 
     Component names: ``model`` for a file, sharded set or model folder; the pipeline's sub-folder names otherwise
-    (every sub-folder with weights: the check pairs them with model_index.json's components).
+    (every sub-folder with weights: the check pairs them with model_index.json's components). ``variant``: read
+    that variant's weights (``model.fp16.safetensors``...); without it a folder holding only one variant's weights
+    is read as that variant; the third value holds a note per component read as a variant.
     """
     try:
-        return _find_weights(path)
+        return _find_weights(path, variant)
     except OSError as e:  # an unreadable folder or file (permissions), a symlink loop
         raise fail(path, f"cannot read ({e.strerror or first_line(e)}); check the path and its permissions") from e
 
@@ -170,12 +186,13 @@ def _other_weights(path: Path) -> list[str]:
     return sorted(p.name for p in found if p.suffix in {".bin", ".pt", ".pth", ".ckpt"})
 
 
-def _find_weights(path: Path) -> tuple[CheckpointKind, dict[str, tuple[Path, ...]]]:
+def _find_weights(path: Path, variant: str | None) -> tuple[CheckpointKind, Parts, dict[str, str]]:
     if not path.exists():
         raise fail(path, "no such file or folder; give a .safetensors file, an index.json or a model folder")
-    parts: dict[str, tuple[Path, ...]]
+    parts: Parts
+    notes: dict[str, str] = {}
     if path.is_file():
-        if path.name.endswith(INDEX_SUFFIX):
+        if path.name.endswith(INDEX_SUFFIX) or (path.suffix == ".json" and ".safetensors." in path.name):
             kind = CheckpointKind.SHARDED
         elif path.suffix == ".safetensors":
             kind = CheckpointKind.FILE
@@ -184,16 +201,27 @@ def _find_weights(path: Path) -> tuple[CheckpointKind, dict[str, tuple[Path, ...
         parts = {"model": (path,)}
     elif (path / MODEL_INDEX).is_file():
         kind = CheckpointKind.PIPELINE
-        found = {sub.name: _folder_files(sub) for sub in sorted(p for p in path.iterdir() if p.is_dir())}
-        parts = {name: files for name, files in found.items() if files}
+        found = {
+            sub.name: _folder_files(sub, variant, strict=False)
+            for sub in sorted(p for p in path.iterdir() if p.is_dir())
+        }
+        parts = {name: files for name, (files, _) in found.items() if files}
+        notes = {name: note for name, (files, note) in found.items() if files and note}
+    elif (path / MODULES).is_file() and (modules := read_folder(path).components):
+        kind = CheckpointKind.MODEL_FOLDER  # sentence-transformers: one part per module with weights
+        found = {spec.name: _folder_files(spec.folder, variant) for spec in modules if spec.folder is not None}
+        parts = {name: files for name, (files, _) in found.items() if files}
+        notes = {name: note for name, (files, note) in found.items() if files and note}
     else:
         kind = CheckpointKind.MODEL_FOLDER
-        parts = {"model": _folder_files(path)}
+        files, note = _folder_files(path, variant)
+        parts = {"model": files}
+        notes = {"model": note} if note else {}
     if not any(parts.values()):
         others = _other_weights(path)
         hint = f" (found {', '.join(others[:3])}: convert to safetensors)" if others else ""
         raise fail(path, f"holds no safetensors weights{hint}; paramcheck check reads safetensors headers only")
-    return kind, parts
+    return kind, parts, notes
 
 
 def folder_specs(path: Path, kind: CheckpointKind, parts: Mapping[str, tuple[Path, ...]]) -> tuple[ComponentSpec, ...]:
@@ -206,16 +234,26 @@ def folder_specs(path: Path, kind: CheckpointKind, parts: Mapping[str, tuple[Pat
 
 
 def summarize_weights(
-    path: Path, kind: CheckpointKind, parts: Mapping[str, tuple[Path, ...]], specs: Iterable[ComponentSpec]
+    path: Path,
+    kind: CheckpointKind,
+    parts: Mapping[str, tuple[Path, ...]],
+    specs: Iterable[ComponentSpec],
+    notes: Mapping[str, str] | None = None,
 ) -> CheckpointReport:
-    """Header counts of each component's files; a quantized format's settings come from the specs' configs."""
+    """Header counts of each component's files; a quantized format's settings come from the specs' configs;
+    ``notes``: one more note per component (the variant read)."""
     configs = {spec.name: spec.config for spec in specs}
-    components = tuple(summarize(name, _headers(files), config=configs.get(name)) for name, files in parts.items())
-    return CheckpointReport(location=str(path), kind=kind, components=components)
+    components = []
+    for name, files in parts.items():
+        component = summarize(name, _headers(files), config=configs.get(name))
+        if notes and name in notes:
+            component = dataclasses.replace(component, notes=(notes[name], *component.notes))
+        components.append(component)
+    return CheckpointReport(location=str(path), kind=kind, components=tuple(components))
 
 
-def read_checkpoint(path: str | Path) -> tuple[CheckpointReport, dict[str, tuple[Path, ...]]]:
+def read_checkpoint(path: str | Path, *, variant: str | None = None) -> tuple[CheckpointReport, Parts]:
     """Header counts of a file, a sharded set, a model folder or a pipeline folder; and each component's files."""
     path = Path(path).expanduser()
-    kind, parts = find_weights(path)
-    return summarize_weights(path, kind, parts, folder_specs(path, kind, parts)), parts
+    kind, parts, notes = find_weights(path, variant)
+    return summarize_weights(path, kind, parts, folder_specs(path, kind, parts), notes), parts

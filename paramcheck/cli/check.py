@@ -25,6 +25,7 @@ def check_command_parser(subparsers: Subparsers) -> None:
         metavar="MODEL[:COMPONENT]",
         help="architecture for a lone file (bundled id, folder or hub repo); the base model of a LoRA",
     )
+    p.add_argument("--variant", metavar="NAME", help="read that weight variant (model.NAME.safetensors), e.g. fp16")
     p.add_argument("--all", action="store_true", help="list every problem, not the first 10 of each kind")
     add_json_options(p)
     p.set_defaults(func=check_command)
@@ -42,13 +43,13 @@ def check_command(args: argparse.Namespace) -> int:
         report = inspect_file(args.path, against=args.against)
         if report is not None:
             return _check_file(args, report)
-    check = check_checkpoint(args.path, against=args.against, views=True)
+    check = check_checkpoint(args.path, against=args.against, views=True, variant=args.variant)
     if args.json:
         write_json(envelope("check", {"check": check.to_dict()}), args.output)
         return 0 if check.ok else 1
     console = rich_console()
     options = RenderOptions(width=console.width)
-    show(console, stored_grid(check.checkpoint, options))
+    show(console, stored_grid(check.checkpoint, options, check))
     show(console, verdict_grid(check, options))
     for line in issue_lines(check, limit=None if args.all else 10):
         console.print(line, highlight=False, markup=False)

@@ -1,4 +1,5 @@
-"""What several commands share: argparse types, the ``--json``/``--output`` pair, the layer-type options, output."""
+"""What several commands share: argparse types, the ``--json``/``--output`` pair, the layer-type options,
+``--no-cache``, output."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
 
+from ..cache import ResultCache, open_cache
 from ..devices import parse_device
 from ..dtypes import canonical_dtype
 from ..errors import ParamcheckError
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "WORKLOAD_OPTIONS",
+    "add_cache_option",
     "add_compute_options",
     "add_json_options",
     "add_layer_options",
@@ -38,6 +41,7 @@ __all__ = [
     "refuse",
     "refuse_idle_compute_options",
     "refuse_idle_options",
+    "result_cache",
     "rich_console",
     "taxonomy_of",
     "workload_values",
@@ -93,6 +97,22 @@ def add_layer_options(parser: argparse.ArgumentParser) -> None:
         metavar="PYPROJECT",
         help="pyproject.toml with [tool.paramcheck] layer-type rules (default: the nearest one upwards)",
     )
+
+
+def add_cache_option(parser: argparse.ArgumentParser) -> None:
+    """``--no-cache``: see ``result_cache``."""
+    parser.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help="count afresh, neither reading nor writing the result cache ($PARAMCHECK_CACHE, default "
+        "~/.cache/paramcheck; see docs/cache.md)",
+    )
+
+
+def result_cache(args: argparse.Namespace) -> ResultCache | None:
+    """The result cache, unless ``--no-cache``: counts stored there are read back instead of built (no torch)."""
+    return open_cache(enabled=args.cache)
 
 
 def taxonomy_of(args: argparse.Namespace) -> Taxonomy:

@@ -7,12 +7,14 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from ..cache import cached_report
 from ..dtypes import DTYPE_NAMES
 from ..envelope import envelope
 from ..listing import align_by_role, merge_views
 from ..sources import resolve
 from .common import (
     WORKLOAD_OPTIONS,
+    add_cache_option,
     add_compute_options,
     add_json_options,
     add_layer_options,
@@ -20,6 +22,7 @@ from .common import (
     dtype_arg,
     refuse,
     refuse_idle_compute_options,
+    result_cache,
     rich_console,
     taxonomy_of,
     write_json,
@@ -42,6 +45,7 @@ def compare_command_parser(subparsers: Subparsers) -> None:
     p.add_argument("--dtype", type=dtype_arg, default="bf16", help=f"dtype of the sizes ({', '.join(DTYPE_NAMES)})")
     add_json_options(p)
     add_layer_options(p)
+    add_cache_option(p)
     add_compute_options(p)
     p.set_defaults(func=compare_command)
 
@@ -61,6 +65,7 @@ def compare_command(args: argparse.Namespace) -> int:
 
         gpu(args.gpu)
     taxonomy = taxonomy_of(args)
+    cache = result_cache(args)
     sources = [resolve(model) for model in args.models]
     analyses: list[Analysis] = []
     if args.flops or args.memory:
@@ -68,14 +73,14 @@ def compare_command(args: argparse.Namespace) -> int:
 
         workload = {name: value for name in WORKLOAD_OPTIONS if (value := getattr(args, name)) is not None}
         analyses = [
-            analyse(s, require_flops=args.flops, gpu_name=args.gpu or "H100 SXM", taxonomy=taxonomy, **workload)
+            analyse(
+                s, require_flops=args.flops, gpu_name=args.gpu or "H100 SXM", taxonomy=taxonomy, cache=cache, **workload
+            )
             for s in sources
         ]
         reports = [a.report for a in analyses]
     else:
-        from ..count import audit
-
-        reports = [audit(s, taxonomy=taxonomy) for s in sources]
+        reports = [cached_report(s, cache=cache, taxonomy=taxonomy) for s in sources]
     views = [merge_views(r.components) for r in reports]
     if args.json:
         payload: dict[str, Any] = {

@@ -1,4 +1,8 @@
-"""``paramcheck list``: the bundled models, with each component's size and the total unless ``--no-totals``."""
+"""``paramcheck list``: the bundled models, with each component's size and the total unless ``--no-totals``.
+
+The totals come from the file shipped with paramcheck (``paramcheck.totals``) when the installed libraries are the
+ones it was counted with, else from the result cache, else from a fresh build (then stored in the cache).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,11 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
+from ..cache import cached_report
 from ..sources import resolve
 from ..sources.bundled import bundled_ids, bundled_model
-from .common import progress, rich_console
+from ..totals import ModelTotals, read_totals
+from .common import add_cache_option, progress, result_cache, rich_console
 
 if TYPE_CHECKING:
     from .common import Subparsers
@@ -18,11 +24,11 @@ if TYPE_CHECKING:
 def list_command_parser(subparsers: Subparsers) -> None:
     p = subparsers.add_parser("list", help="list the bundled models")
     p.add_argument("--no-totals", dest="totals", action="store_false", help="skip counting (faster)")
+    add_cache_option(p)
     p.set_defaults(func=list_command)
 
 
 def list_command(args: argparse.Namespace) -> int:
-    from ..count import audit
     from ..render import WIDE, compact
 
     console = rich_console()
@@ -34,15 +40,19 @@ def list_command(args: argparse.Namespace) -> int:
     if args.totals:
         table.add_column("parameters", justify="right", no_wrap=True)
     ids = bundled_ids()
+    shipped = read_totals() if args.totals and args.cache else None
+    cache = result_cache(args)
     with progress() as bar:
         task = bar.add_task("counting", total=len(ids) if args.totals else 0)
         for model_id in ids:
             model = bundled_model(model_id)
             row = [model.id, *([] if narrow else [model.family]), model.hub_repo or "-"]
             if args.totals:
-                report = audit(model_id)
-                parts = [f"{c.name} {compact(c.parameters)}" for c in report.components if c.parameters]
-                row += [", ".join(parts), compact(report.parameters) if narrow else f"{report.parameters:,}"]
+                totals = shipped.model(model_id) if shipped is not None else None
+                if totals is None:
+                    totals = ModelTotals.of(cached_report(resolve(model_id), cache=cache))
+                parts = [f"{name} {compact(parameters)}" for name, parameters in totals.components]
+                row += [", ".join(parts), compact(totals.parameters) if narrow else f"{totals.parameters:,}"]
                 bar.advance(task)
             else:
                 row.append(", ".join(c.name for c in resolve(model_id).components if c.config is not None))

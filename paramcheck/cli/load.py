@@ -29,6 +29,7 @@ def load_command_parser(subparsers: Subparsers) -> None:
     p.add_argument("--device", type=device_arg, default="auto", help="auto, cpu, cuda, cuda:N (default: auto)")
     p.add_argument("--dtype", type=dtype_arg, default="fp32", help="fp32, fp16 or bf16 (default: fp32)")
     p.add_argument("--device-map", choices=["balanced", "auto", "cpu"], help="let accelerate place the weights")
+    p.add_argument("--variant", metavar="NAME", help="load that weight variant (model.NAME.safetensors), e.g. fp16")
     p.add_argument("--materialize", action="store_true", help="random weights from the config, at full size")
     add_json_options(p)
     p.set_defaults(func=load_command)
@@ -59,6 +60,7 @@ def _load(args: argparse.Namespace, source: ModelSource) -> tuple[ModelReport, l
                 device_map=args.device_map,
                 materialize=args.materialize,
                 reference=built.module(spec.name),
+                variant=args.variant,
             )
             results.append(result)
             del module

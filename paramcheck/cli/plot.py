@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..cache import cached_report
 from ..plot import IMAGE_FORMATS, write_plot
 from ..sources import resolve
-from .common import check_output
+from .common import add_cache_option, check_output, result_cache
 
 if TYPE_CHECKING:
     from .common import Subparsers
@@ -18,14 +19,14 @@ def plot_command_parser(subparsers: Subparsers) -> None:
     p = subparsers.add_parser("plot", help="stacked bars of parameters by component and layer type (PNG or SVG)")
     p.add_argument("models", nargs="+", metavar="MODEL", help="one or more models")
     p.add_argument("--output", "-o", metavar="FILE", required=True, help="FILE.png or FILE.svg")
+    add_cache_option(p)
     p.set_defaults(func=plot_command)
 
 
 def plot_command(args: argparse.Namespace) -> int:
-    check_output(args.output, "--output", tuple(f".{fmt}" for fmt in IMAGE_FORMATS))  # before torch's import
-    from ..count import audit
-
-    reports = [audit(resolve(model)) for model in args.models]
+    check_output(args.output, "--output", tuple(f".{fmt}" for fmt in IMAGE_FORMATS))  # before any count
+    cache = result_cache(args)
+    reports = [cached_report(resolve(model), cache=cache) for model in args.models]
     write_plot(reports, Path(args.output))
     print(f"wrote {args.output}")
     return 0

@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..cache import cached_report
 from ..dtypes import DTYPE_NAMES
 from ..envelope import envelope
 from ..errors import ConfigError
@@ -15,6 +16,7 @@ from ..listing import fold, merge_views, select, select_records, unfolded
 from ..sources import resolve
 from .common import (
     WORKLOAD_OPTIONS,
+    add_cache_option,
     add_compute_options,
     add_json_options,
     add_layer_options,
@@ -23,6 +25,7 @@ from .common import (
     positive,
     refuse,
     refuse_idle_compute_options,
+    result_cache,
     rich_console,
     taxonomy_of,
     write_json,
@@ -50,6 +53,7 @@ def report_command_parser(subparsers: Subparsers) -> None:
     p.add_argument("--dtype", type=dtype_arg, default="bf16", help=f"dtype of the sizes ({', '.join(DTYPE_NAMES)})")
     add_json_options(p)
     add_layer_options(p)
+    add_cache_option(p)
     p.add_argument("--views", action="store_true", help="layer types of each component and of the whole model")
     p.add_argument("--layers", action="store_true", help="list the layers, repeated blocks folded")
     p.add_argument("--depth", type=positive, metavar="N", help="with --layers: layers at most N levels deep")
@@ -90,7 +94,10 @@ def report_command(args: argparse.Namespace) -> int:
 
         if profile_arg(args.gpu, datasheet_ok=True) is None:
             gpu(args.gpu)  # a mistyped GPU (or an unreadable profile) before any work
-    if args.revision is None and Path(args.model).expanduser().exists():
+    path = Path(args.model).expanduser()
+    # A folder is a model unless it is a peft adapter (checkpoint.lora.is_adapter): decided here without importing
+    # checkpoint.files, which imports torch, so that a cached report of a folder stays torch-free.
+    if args.revision is None and (path.is_file() or (path / "adapter_config.json").is_file()):
         from ..checkpoint.files import FileKind, file_kind
 
         kind = file_kind(args.model)
@@ -109,13 +116,12 @@ def report_command(args: argparse.Namespace) -> int:
             gpu_name=args.gpu or "H200",
             layers=args.layers,
             taxonomy=taxonomy,
+            cache=result_cache(args),
             **{name: value for name in WORKLOAD_OPTIONS if (value := getattr(args, name)) is not None},
         )
         report = analysis.report
     else:
-        from ..count import audit
-
-        report = audit(source, layers=args.layers, taxonomy=taxonomy)
+        report = cached_report(source, cache=result_cache(args), layers=args.layers, taxonomy=taxonomy)
     views = merge_views(report.components)
     labels = {c.id: c.label(args.lang) for c in taxonomy.categories}
     listings = {

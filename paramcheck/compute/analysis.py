@@ -1,32 +1,32 @@
 """Parameters, FLOPs, latency (predicted from a measured profile, or a datasheet roofline) and memory advice of one
-model, from one meta build and one recorded pass per forward."""
+model, from one meta build and one recorded pass per forward (or none: with a result cache, the counts, FLOPs and
+predictions already stored are read back and torch is not imported)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..build import build_model
-from ..count import count_model
+from ..cache import ResultCache, cached_report, model_key
 from ..errors import ConfigError
 from ..results import ModelReport, Result, json_field
 from ..sources import ModelSource, resolve
 from ..taxonomy import Taxonomy
-from .flops import FlopReport, probe_model
+from .flops import FlopReport
 from .latency import LatencyReport, gpu, latency_report
 from .memory import MemoryReport, memory_report
-from .predict import ModelPrediction, predict_flops
+from .predict import ModelPrediction
 from .profile import Profile, profile_arg
-from .recipes import workload_for
-from .trace import torch_dtype_of
+from .workload import Workload, workload_for
 
 __all__ = ["Analysis", "analyse"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Analysis(Result):
-    """Parameters, FLOPs (with their latency: ``prediction`` from a measured profile, else the datasheet ``latency``
-    estimate) and memory advice of one model."""
+    """Parameters, FLOPs (with their latency estimate) and memory advice of one model."""
 
     report: ModelReport
     flops: FlopReport | None = json_field(omit_empty=True, default=None)
@@ -54,6 +54,7 @@ def analyse(
     gpu_name: str = "H200",
     layers: bool = False,
     taxonomy: Taxonomy | None = None,
+    cache: ResultCache | None = None,
     **overrides: int | bool | str,
 ) -> Analysis:
     """Resolve, build on meta once, count parameters and (with ``flops``) FLOPs, then derive the rest.
@@ -61,25 +62,49 @@ def analyse(
     ``overrides``: values of the ``Workload`` in place of the pipeline's defaults (``height=768, cfg=False``).
     Without ``require_flops`` a model with no compute defaults still gets memory advice, without activations.
     ``layers`` and ``taxonomy``: as ``count.count_model`` takes them, for the parameter report.
+    ``cache``: counts and FLOPs stored there are read back instead of built and counted (``paramcheck.cache``).
     """
     profile: Profile | None = profile_arg(gpu_name, datasheet_ok=True)
     device = gpu(gpu_name) if profile is None else None  # fail on a bad name before building anything
     source = resolve(model) if isinstance(model, str) else model
-    workload = None
+    workload: Workload | None = None
     if flops:
         try:
             workload = workload_for(source, overrides)
         except ConfigError:
             if require_flops:
                 raise
-    # built at the run's dtype, as a GPU run builds it: the op trace then sees its casts and fp32 islands
-    built = build_model(source, dtype=torch_dtype_of(workload.activation_dtype) if workload else None)
-    report = count_model(built, layers=layers, taxonomy=taxonomy)
-    if workload is None:
-        return Analysis(report=report, memory=memory_report(report))  # memory advice without activations
-    flop_report, traces = probe_model(built, workload, trace=profile is not None)
+    if workload is None:  # memory advice without activations
+        report = cached_report(source, cache=cache, layers=layers, taxonomy=taxonomy)
+        return Analysis(report=report, memory=memory_report(report))
+    key = model_key("flops", source, workload.to_dict())
+    flop_report = cache.get("flops", key, FlopReport) if cache is not None else None
+    prediction = None
+    if profile is not None:
+        profile_hash = hashlib.sha1(json.dumps(profile.to_dict(), sort_keys=True).encode()).hexdigest()
+        predicted_key = model_key("prediction", source, {**workload.to_dict(), "profile": profile_hash})
+        prediction = cache.get("prediction", predicted_key, ModelPrediction) if cache is not None else None
+    if flop_report is None or (profile is not None and prediction is None):
+        from ..build import build_model
+        from .flops import probe_model
+        from .predict import predict_flops
+        from .trace import torch_dtype_of
+
+        # built at the run's dtype, as a GPU run builds it: the op trace then sees its casts and fp32 islands
+        built = build_model(source, dtype=torch_dtype_of(workload.activation_dtype))
+        report = cached_report(source, cache=cache, layers=layers, taxonomy=taxonomy, built=built)
+        counted, traces = probe_model(built, workload, trace=profile is not None)  # one pass: counts and traces
+        if flop_report is None:
+            flop_report = counted
+            if cache is not None:
+                cache.put("flops", key, flop_report)
+        if profile is not None:
+            prediction = predict_flops(source, counted, traces, profile)
+            if cache is not None:
+                cache.put("prediction", predicted_key, prediction)
+    else:
+        report = cached_report(source, cache=cache, layers=layers, taxonomy=taxonomy)
     latency = latency_report(flop_report, device) if device is not None else None
-    prediction = predict_flops(source, flop_report, traces, profile) if profile is not None else None
     return Analysis(
         report=report,
         memory=memory_report(report, flop_report),

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ..build import BuiltModel
 from ..dtypes import canonical_dtype, dtype_bytes
 from ..errors import ConfigError, first_line
 from ..results import Result, pairs
-from .inputs import realize, resident_tensors
-from .probe import CATEGORIES, CATEGORY_RULES, OpCount, op_category, probe_forward
-from .recipes import plan_forwards
-from .trace import Trace, torch_dtype_of
+from .ops import CATEGORIES, CATEGORY_RULES, OpCount, op_category
 from .workload import Role, Workload
+
+if TYPE_CHECKING:
+    from ..build import BuiltModel
+    from .trace import Trace
 
 __all__ = [
     "CATEGORY_RULES",
@@ -119,6 +120,12 @@ def probe_model(
     Each module runs at the workload's activation dtype (floating weights and inputs converted on meta, which costs
     nothing), as a GPU run would: the trace sees its casts and fp32 islands; the counts do not depend on it.
     """
+    # imported here, not above: the results of this module read back from the cache without torch
+    from .inputs import realize, resident_tensors
+    from .probe import probe_forward
+    from .recipes import plan_forwards
+    from .trace import torch_dtype_of
+
     float_bytes = int(dtype_bytes(workload.activation_dtype))
     dtype = torch_dtype_of(canonical_dtype(workload.activation_dtype))
     plans = {p.component: p for p in plan_forwards(built.source, workload)}

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -31,53 +31,13 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
-from ..results import Result
+from .ops import CATEGORIES, CATEGORY_RULES, OpCount, op_category
 from .trace import Trace, Tracer, module_calls, record_attention
 
 __all__ = ["CATEGORIES", "CATEGORY_RULES", "OpCount", "Probe", "ProbeResult", "op_category", "probe_forward"]
 
-# Ordered (first match wins) rules from aten op name to layer type, fvcore-style: users may extend the tuple.
-# A Linear on a (batch, tokens, features) input reaches aten as mm/addmm; attention scores and their weighted sum
-# are bmm (eager attention) or one fused scaled_dot_product op.
-CATEGORY_RULES: tuple[tuple[str, str], ...] = (
-    ("_scaled_dot_product", "attention"),
-    ("scaled_dot_product", "attention"),
-    ("bmm", "attention"),
-    ("baddbmm", "attention"),
-    ("mm", "linear"),
-    ("addmm", "linear"),
-    ("convolution", "conv"),
-    ("_convolution", "conv"),
-)
-CATEGORIES = ("attention", "linear", "conv", "other")
-
 # Floating-point torch dtypes: sized at the run's activation dtype whatever the meta module holds.
 TORCH_FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
-
-
-def op_category(op: str) -> str:
-    """The layer type of an aten op name (``addmm`` -> ``linear``), by ``CATEGORY_RULES``."""
-    for prefix, category in CATEGORY_RULES:
-        if op == prefix or op.startswith(prefix + "."):
-            return category
-    for prefix, category in CATEGORY_RULES:
-        if op.startswith(prefix):
-            return category
-    return "other"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OpCount(Result):
-    """Calls of one aten op of equal cost within one forward; ``flops`` and ``bytes`` (in and out) are per call."""
-
-    op: str
-    category: str = field(init=False)
-    calls: int
-    flops: int
-    bytes: int
-
-    def __post_init__(self) -> None:
-        self._derive(category=op_category(self.op))
 
 
 def _nbytes(t: torch.Tensor, float_bytes: int) -> int:

@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 
-from ..errors import ConfigError
 from ..sources import ComponentSpec, ModelSource
 from . import inputs as mi
 from .inputs import (
@@ -43,7 +42,7 @@ from .inputs import (
     text_states,
     when,
 )
-from .workload import DEFAULTS, ForwardShape, Role, Workload
+from .workload import DEFAULTS, ForwardShape, Role, Workload, defaults_for, workload_for
 
 __all__ = [
     "DEFAULTS",
@@ -59,27 +58,6 @@ __all__ = [
 ]
 
 Forward = Callable[[], Any]
-
-
-def defaults_for(source: ModelSource) -> Workload:
-    """The defaults row for a model; a one-line error naming the pipeline class when there is none."""
-    cls = source.pipeline_class
-    for row in DEFAULTS:
-        if row.key == source.model:
-            return row
-    for row in DEFAULTS:
-        if row.key == cls:
-            return row
-    known = ", ".join(dict.fromkeys(r.key for r in DEFAULTS if r.key[0].isupper()))
-    raise ConfigError(
-        f"{source.model}: no compute defaults for pipeline {cls or '(none: not a pipeline folder)'}; "
-        f"FLOPs are known for {known} (add a row to paramcheck.compute.recipes.DEFAULTS)"
-    )
-
-
-def workload_for(source: ModelSource, overrides: Mapping[str, int | bool | str]) -> Workload:
-    """The model's defaults row with ``overrides`` (``Workload`` field -> value) in place."""
-    return defaults_for(source).with_values(overrides)
 
 
 # --- recipes --------------------------------------------------------------------------------------------------

@@ -12,12 +12,15 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..results import Result, pairs
 
-__all__ = ["DEFAULTS", "ForwardShape", "Role", "Workload"]
+if TYPE_CHECKING:
+    from ..sources import ModelSource
+
+__all__ = ["DEFAULTS", "ForwardShape", "Role", "Workload", "defaults_for", "workload_for"]
 
 
 class Role(StrEnum):
@@ -337,3 +340,24 @@ DEFAULTS: tuple[Workload, ...] = (
         "no text encoder (prompt length unused); height = transformer sample_size 32 × 8",
     ),
 )
+
+
+def defaults_for(source: ModelSource) -> Workload:
+    """The defaults row for a model; a one-line error naming the pipeline class when there is none."""
+    cls = source.pipeline_class
+    for row in DEFAULTS:
+        if row.key == source.model:
+            return row
+    for row in DEFAULTS:
+        if row.key == cls:
+            return row
+    known = ", ".join(dict.fromkeys(r.key for r in DEFAULTS if r.key[0].isupper()))
+    raise ConfigError(
+        f"{source.model}: no compute defaults for pipeline {cls or '(none: not a pipeline folder)'}; "
+        f"FLOPs are known for {known} (add a row to paramcheck.compute.recipes.DEFAULTS)"
+    )
+
+
+def workload_for(source: ModelSource, overrides: Mapping[str, int | bool | str]) -> Workload:
+    """The model's defaults row with ``overrides`` (``Workload`` field -> value) in place."""
+    return defaults_for(source).with_values(overrides)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 from pathlib import Path
 
 from ..errors import ConfigError, SourceError, first_line
@@ -10,7 +12,9 @@ from ..fileio import read_json
 from ..results import SourceInfo, SourceKind
 from .spec import (
     CONFIG,
+    INDEX_SUFFIX,
     MODEL_INDEX,
+    WEIGHT_STEMS,
     WEIGHT_SUFFIXES,
     ComponentSpec,
     ModelSource,
@@ -19,7 +23,58 @@ from .spec import (
     pipeline_name,
 )
 
-__all__ = ["read_folder"]
+__all__ = ["MODULES", "choose_variant", "read_folder", "variant_files"]
+
+# the names transformers' and diffusers' ``_add_variant`` give a variant's weights ({stem}: model,
+# diffusion_pytorch_model): one file, shards, the index, and diffusers' deprecated index name
+_VARIANT_NAMES = (
+    r"^(?P<stem>{stems})\.(?P<v>[^.-]+)\.safetensors$",
+    r"^(?P<stem>{stems})\.(?P<v>[^.-]+)-\d+-of-\d+\.safetensors$",
+    r"^(?P<stem>{stems})\.safetensors\.index\.(?P<v>[^.]+)\.json$",
+    r"^(?P<stem>{stems})\.safetensors\.(?P<v>[^.]+)\.index\.json$",
+)
+
+
+def _variants(folder: Path) -> set[str]:
+    stems = "|".join(re.escape(s) for s in WEIGHT_STEMS)
+    patterns = [re.compile(p.format(stems=stems)) for p in _VARIANT_NAMES]
+    names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
+    return {m["v"] for n in names for p in patterns if (m := p.match(n))}
+
+
+def choose_variant(folder: Path, variant: str | None = None) -> tuple[str | None, str | None]:
+    """The weight variant to read in ``folder`` and a note saying so: ``variant`` when given, else the only one present
+    when the folder has no default weights (neither loader looks for one: ``from_pretrained`` without ``variant=``
+    fails on such a folder), else ``None``."""
+    if variant is not None:
+        if variant not in _variants(folder):
+            others = ", ".join(sorted(_variants(folder))) or "none"
+            raise SourceError(
+                f"{folder}: has no weights of variant {variant!r} (variants found: {others}); check --variant"
+            )
+        return variant, f"read the weights of variant {variant!r}"
+    defaults = [f"{stem}{suffix}" for stem in WEIGHT_STEMS for suffix in (".safetensors", INDEX_SUFFIX, ".bin")]
+    if any((folder / name).is_file() for name in defaults):
+        return None, None
+    found = sorted(_variants(folder))
+    if len(found) > 1:
+        raise SourceError(
+            f"{folder}: holds the weight variants {', '.join(found)} and no default weights; choose one with --variant"
+        )
+    if found:
+        return found[0], f"read the weights of variant {found[0]!r} (the only weights present)"
+    return None, None
+
+
+def variant_files(folder: Path, variant: str) -> tuple[Path, ...]:
+    """A variant's safetensors weights in ``folder``: its index (standing for its shards) or its one file."""
+    for stem in WEIGHT_STEMS:
+        for name in (f"{stem}.safetensors.index.{variant}.json", f"{stem}.safetensors.{variant}.index.json"):
+            if (folder / name).is_file():
+                return (folder / name,)
+        if (folder / f"{stem}.{variant}.safetensors").is_file():
+            return (folder / f"{stem}.{variant}.safetensors",)
+    return ()
 
 
 def _weights(folder: Path) -> tuple[Path, ...]:
@@ -97,6 +152,47 @@ def _pipeline_components(folder: Path) -> tuple[str | None, tuple[ComponentSpec,
     return pipeline_name(index), tuple(specs)
 
 
+MODULES = "modules.json"  # a sentence-transformers folder's list of modules
+
+
+def _sentence_transformers_components(folder: Path) -> tuple[ComponentSpec, ...]:
+    """A sentence-transformers folder's modules with parameters: its Transformer (at the top, named ``model``, or in
+    its own folder such as ``0_Transformer/``, named after it) and its Dense layers (``2_Dense/``: a linear layer
+    whose ``in_features``/``out_features``/``bias`` are in its config.json). Pooling and Normalize hold none."""
+    path = folder / MODULES
+    try:
+        modules = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read it as JSON ({e}); fix or re-download the file") from e
+    if not isinstance(modules, list):
+        raise ConfigError(f"{path}: is not a list of modules; is this a sentence-transformers modules.json?")
+    specs: list[ComponentSpec] = []
+    for entry in modules:
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}: lists {entry!r}, not a module; each entry needs 'type' and 'path'")
+        kind = str(entry.get("type", "")).rpartition(".")[2]
+        where = str(entry.get("path", ""))
+        sub = folder / where if where else folder
+        if not (sub / CONFIG).is_file():
+            continue
+        if kind == "Transformer":
+            specs.append(_model_component(where or "model", sub))
+        elif kind == "Dense":
+            config = read_json(sub / CONFIG)
+            specs.append(
+                ComponentSpec(
+                    name=where or "dense",
+                    library="sentence_transformers",
+                    class_name="Dense",
+                    config=config,
+                    folder=sub,
+                    weights=_weights(sub),
+                    config_file=str(sub / CONFIG),
+                )
+            )
+    return tuple(specs)
+
+
 def read_folder(folder: Path, *, model: str | None = None, kind: SourceKind = SourceKind.FOLDER) -> ModelSource:
     """A local pipeline folder (``model_index.json``) or single-model folder (``config.json``)."""
     if not folder.exists():
@@ -110,6 +206,8 @@ def read_folder(folder: Path, *, model: str | None = None, kind: SourceKind = So
     pipeline_class = None
     if MODEL_INDEX in entries:
         pipeline_class, components = _pipeline_components(folder)
+    elif MODULES in entries and (components := _sentence_transformers_components(folder)):
+        pass
     elif CONFIG in entries:
         components = (_model_component("model", folder),)
     else:

@@ -34,11 +34,13 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..results import CategoryCount, LayerRecord, LayerView, View
 from .rules import Node, Rule, Taxonomy, default_taxonomy
+
+if TYPE_CHECKING:  # classify is handed modules: torch is imported by then, and the layer-type rules load without it
+    import torch
 
 __all__ = ["Classification", "classify"]
 
@@ -131,6 +133,8 @@ def classify(module: torch.nn.Module, taxonomy: Taxonomy | None = None, *, recor
 @cache
 def _class_names(cls: type) -> tuple[str, ...]:
     """The class and its ``nn.Module`` bases, without mixins (``AttentionMixin`` is no attention layer)."""
+    import torch
+
     return tuple(
         c.__name__
         for c in cls.__mro__
