@@ -16,15 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..build import build_model
 from ..results import Result, pairs
-from ..sources import ModelSource
 from .flops import FlopReport, probe_model
 from .profile import Grid, Profile, architecture_key
-from .trace import Trace, TracedOp, torch_dtype_of
 from .workload import Role, Workload
+
+if TYPE_CHECKING:  # trace and build import torch; a cached prediction is read back without it
+    from ..sources import ModelSource
+    from .trace import Trace, TracedOp
 
 __all__ = [
     "ComponentPrediction",
@@ -388,6 +389,9 @@ def trace_model(
 ) -> tuple[FlopReport, Mapping[str, Trace]]:
     """Build ``source`` (or the ``components`` named) on meta at the workload's dtype and record every forward:
     counts and op traces, one pass. (A subset is shaped as if the VAE were the common one: 8x, no frames.)"""
+    from ..build import build_model
+    from .trace import torch_dtype_of
+
     built = build_model(source, components=components, dtype=torch_dtype_of(workload.activation_dtype))
     return probe_model(built, workload, trace=True)
 
