@@ -426,7 +426,7 @@ class ModelCache:
             from .build import build_model
 
             try:
-                self._built[model] = build_model(self.source(model))
+                self._built[model] = build_model(self.source(model), strict=True)  # a typo fails the audit
             except ParamcheckError as e:
                 pytest.fail(f"{model}: {e}", pytrace=False)
         return self._built[model]

@@ -19,7 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
@@ -50,6 +50,8 @@ __all__ = [
 ]
 
 CACHE_ENV = "PARAMCHECK_CACHE"
+# components answered from the cache without a trust setting (build.py builds only these libraries untrusted)
+CACHED_LIBRARIES = frozenset({"diffusers", "transformers"})
 KEY_LIBRARIES = ("torch", "diffusers", "transformers", "paramcheck")
 FORMAT = 1  # of an entry file; bump when the envelope below changes
 
@@ -172,15 +174,20 @@ def cached_report(
     layers: bool = False,
     taxonomy: Taxonomy | None = None,
     built: BuiltModel | None = None,
+    trusted_libraries: Collection[str] = (),
 ) -> ModelReport:
     """``count.audit(source)`` with each component's counts taken from ``cache`` when there; only the components it
     misses are built (torch is imported only then), and their counts are stored. ``built``: a meta build of the
-    source to count misses from instead of building again. ``cache=None`` counts everything afresh."""
+    source to count misses from instead of building again. ``cache=None`` counts everything afresh.
+    ``trusted_libraries``: as ``build.build_component`` takes them; a component of any other library than diffusers
+    or transformers is never answered from the cache without them (its build refuses it by name)."""
     specs = source.components if components is None else tuple(source.component(name) for name in components)
     keys = {spec.name: component_key(spec, layers=layers, taxonomy=taxonomy) for spec in specs}
     found: dict[str, ComponentCounts] = {}
     if cache is not None:
         for spec in specs:
+            if spec.library not in CACHED_LIBRARIES and spec.library not in trusted_libraries:
+                continue
             hit = cache.get("counts", keys[spec.name], ComponentCounts)
             if hit is not None:
                 found[spec.name] = hit
@@ -193,7 +200,7 @@ def cached_report(
             if built is not None and spec.name in built.modules:
                 module = built.modules[spec.name]
             else:
-                module = build_component(spec)
+                module = build_component(spec, trusted_libraries=trusted_libraries)
             counts = count_component(spec, module, layers=layers, taxonomy=taxonomy)
             found[spec.name] = counts
             if cache is not None:

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -77,10 +77,12 @@ def count_component(
     *,
     layers: bool = False,
     taxonomy: Taxonomy | None = None,
+    unused_config_keys: tuple[str, ...] = (),
 ) -> ComponentCounts:
     """Counts of one component with its layer-type views (and, with ``layers``, one record per module).
 
-    A component with no module (scheduler, tokenizer) counts zero.
+    A component with no module (scheduler, tokenizer) counts zero. ``unused_config_keys`` (from
+    ``BuiltModel.unused``) are carried into the counts.
     """
     if module is None:
         return ComponentCounts(name=spec.name, library=spec.library, class_name=spec.class_name, parameters=0)
@@ -96,16 +98,24 @@ def count_component(
         tied=tied_groups(module),
         views=classification.views,
         layers=classification.records,
+        unused_config_keys=unused_config_keys,
     )
 
 
 def count_model(built: BuiltModel, *, layers: bool = False, taxonomy: Taxonomy | None = None) -> ModelReport:
-    """The report of a built model: one ``ComponentCounts`` per component, in pipeline order."""
+    """The report of a built model: one ``ComponentCounts`` per component, in pipeline order, and a note for each
+    component whose config has keys its class does not take."""
     components = tuple(
-        count_component(spec, built.modules[spec.name], layers=layers, taxonomy=taxonomy)
+        count_component(
+            spec,
+            built.modules[spec.name],
+            layers=layers,
+            taxonomy=taxonomy,
+            unused_config_keys=built.unused.get(spec.name, ()),
+        )
         for spec in built.source.components
     )
-    notes = built.source.notes
+    notes = (*built.source.notes, *(_unused_note(c) for c in components if c.unused_config_keys))
     if built.device == "meta":
         notes = (META_NOTE, *notes)
     return ModelReport(
@@ -117,6 +127,14 @@ def count_model(built: BuiltModel, *, layers: bool = False, taxonomy: Taxonomy |
     )
 
 
+def _unused_note(counts: ComponentCounts) -> str:
+    keys = ", ".join(counts.unused_config_keys)
+    return (
+        f"{counts.name}: {counts.class_name} does not take config key(s) {keys}; they were ignored "
+        "(a misspelling counts the class default instead)"
+    )
+
+
 def audit(
     model: str | ModelSource,
     *,
@@ -124,12 +142,20 @@ def audit(
     layers: bool = False,
     progress: Progress | None = None,
     taxonomy: Taxonomy | None = None,
+    trusted_libraries: Collection[str] = (),
+    strict: bool = False,
 ) -> ModelReport:
     """Resolve, build on meta and count: the one call most users need.
+
+    ``trusted_libraries`` names libraries besides diffusers and transformers whose classes the model may name
+    (imported and built: trust them as you would ``trust_remote_code``); ``strict`` makes config keys a class does
+    not take an error instead of a note (see ``build_model``).
 
     >>> audit("flux.1-dev", components=["transformer"]).parameters
     11901408320
     """
     source = resolve(model) if isinstance(model, str) else model
-    built = build_model(source, components=components, progress=progress)
+    built = build_model(
+        source, components=components, progress=progress, trusted_libraries=trusted_libraries, strict=strict
+    )
     return count_model(built, layers=layers, taxonomy=taxonomy)

@@ -9,10 +9,12 @@ __all__ = [
     "ConfigError",
     "DeviceError",
     "FitError",
+    "OutOfMemoryError",
     "ParamcheckError",
     "SourceError",
     "UnknownModelError",
     "first_line",
+    "is_memory_error",
     "suggest",
 ]
 
@@ -39,6 +41,19 @@ class CheckpointError(ParamcheckError):
 
 class DeviceError(ParamcheckError):
     """A device that is not available or too small for what was asked."""
+
+
+class OutOfMemoryError(DeviceError):
+    """A build or load that ran out of memory (a process or cgroup limit, or the machine): not the config's fault."""
+
+
+MEMORY_PHRASES = ("out of memory", "can't allocate memory", "cannot allocate memory", "defaultcpuallocator")
+
+
+def is_memory_error(error: BaseException) -> bool:
+    """Whether a library's exception is an allocation failure (``MemoryError``, torch's allocator messages)."""
+    text = str(error).lower()
+    return isinstance(error, MemoryError) or any(phrase in text for phrase in MEMORY_PHRASES)
 
 
 class FitError(DeviceError):

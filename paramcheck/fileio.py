@@ -8,19 +8,60 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, SourceError
+from .errors import ConfigError, ParamcheckError, SourceError, first_line
+from .limits import MAX_FILE_BYTES, MAX_JSON_DEPTH, Limit
 
-__all__ = ["read_json", "write_atomic"]
+__all__ = ["json_depth", "parse_json", "read_json", "read_regular", "write_atomic"]
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    """A JSON object from a file, or a one-line ``ConfigError`` naming the file."""
+def read_json(path: Path, *, limit: Limit = MAX_FILE_BYTES) -> dict[str, Any]:
+    """A JSON object from a regular file, or a one-line error naming the file.
+
+    Bounded: a FIFO, device or folder is refused before anything is read (opened non-blocking, checked with
+    ``fstat``), a file over ``limit`` bytes (``PARAMCHECK_MAX_FILE_BYTES``, 16 MiB) before it is read whole, and
+    nesting deeper than ``PARAMCHECK_MAX_JSON_DEPTH`` (100) after parsing. Bytes that are not UTF-8, integers
+    longer than Python converts (4,300 digits) and nesting that exhausts the parser's recursion are
+    ``ConfigError`` errors too, never tracebacks.
+    """
+    data = parse_json(read_regular(path, limit=limit), str(path))
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
+
+
+def parse_json(
+    raw: bytes, where: str, *, error: type[ParamcheckError] = ConfigError, fix: str = "fix or re-download the file"
+) -> Any:
+    """JSON bytes parsed, or a one-line ``error`` starting ``<where>: `` and ending ``; <fix>``: bytes that are not
+    UTF-8, invalid JSON, integers longer than Python converts (4,300 digits), nesting that exhausts the parser's
+    recursion or goes deeper than ``PARAMCHECK_MAX_JSON_DEPTH`` (100). Never a traceback."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise error(f"{where}: not UTF-8 (byte {raw[e.start]:#04x} at offset {e.start}); {fix}") from e
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise error(f"{where}: not valid JSON ({e.msg} at line {e.lineno}); {fix}") from e
+    except RecursionError as e:
+        raise error(f"{where}: nested too deeply to parse; {fix}") from e
+    except ValueError as e:  # e.g. an integer literal past sys.get_int_max_str_digits()
+        raise error(f"{where}: not usable JSON ({first_line(e).split(';')[0]}); {fix}") from e
+    depth = json_depth(data)
+    if depth > MAX_JSON_DEPTH.value():
+        raise error(f"{where}: {MAX_JSON_DEPTH.exceeded(f'nesting {depth} levels deep')}")
+    return data
+
+
+def read_regular(path: Path, *, limit: Limit = MAX_FILE_BYTES, kind: str = "JSON file") -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; FIFOs, devices and folders refused unread."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except OSError as e:
@@ -28,12 +69,39 @@ def read_json(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not valid JSON (not UTF-8 at byte {e.start}); fix or re-download the file") from e
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}); fix or re-download the file") from e
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a JSON object, found {type(data).__name__}")
-    return data
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO, device or socket)"
+            raise ConfigError(f"{path}: is {what}; point at a {kind}")
+        maximum = limit.value()
+        if info.st_size > maximum:
+            raise ConfigError(f"{path}: {limit.exceeded(f'{info.st_size:,} bytes')}")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            raw = f.read(maximum + 1)
+    except OSError as e:
+        raise SourceError(f"{path}: cannot read ({e.strerror}); check the path and its permissions") from e
+    finally:
+        os.close(fd)
+    if len(raw) > maximum:  # it grew while it was read
+        raise ConfigError(f"{path}: {limit.exceeded('the file')}")
+    return raw
+
+
+def json_depth(data: Any) -> int:
+    """How deeply arrays and objects nest in parsed JSON (a scalar: 0), walked without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _mode_for(path: Path) -> int:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import resource
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -23,7 +24,15 @@ from .build import build_component, quiet, resolve_class
 from .count import count_component
 from .devices import DEVICE_MAPS, resolve_device
 from .dtypes import LOADABLE_DTYPES, canonical_dtype
-from .errors import DeviceError, FitError, ParamcheckError, SourceError, first_line
+from .errors import (
+    DeviceError,
+    FitError,
+    OutOfMemoryError,
+    ParamcheckError,
+    SourceError,
+    first_line,
+    is_memory_error,
+)
 from .results import ComponentCounts, Result
 from .sources import ComponentSpec
 from .sources.local import choose_variant, variant_files
@@ -31,11 +40,16 @@ from .sources.local import choose_variant, variant_files
 __all__ = [
     "DeviceMemory",
     "LoadResult",
+    "MemoryLimit",
     "available_bytes",
+    "available_memory",
+    "cgroup_limits",
     "check_fit",
+    "host_memory",
     "kept_in_fp32",
     "load_component",
     "predict_bytes",
+    "rlimit_limits",
     "torch_dtype",
 ]
 
@@ -152,29 +166,127 @@ def tensor_bytes(module: torch.nn.Module) -> int:
     return sum(t.numel() * t.element_size() for _, t, _ in _distinct_tensors(module) if t.device.type != "meta")
 
 
-def available_bytes(device: str, device_map: str | None = None) -> int:
-    """Free memory where the weights will go: a CUDA device's free bytes, or the host's available memory.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryLimit:
+    """Bytes a process may still allocate under one limit, and which limit that is."""
 
-    With a device map, every CUDA device's free memory plus the host's (accelerate offloads to it).
-    """
+    free: int
+    source: str  # "available host memory", "RLIMIT_AS (ulimit -v)", "cgroup memory.max", ...
 
-    host = int(psutil.virtual_memory().available)
+
+UNLIMITED = 1 << 60  # cgroup v1 writes "no limit" as 9223372036854771712
+
+
+def _read_int(path: Path) -> int | None:
+    """An integer file of /sys or /proc (``max`` and unreadable files: ``None``)."""
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _cgroup_paths(proc_cgroup: Path) -> dict[str, str]:
+    """``{"v2": path, "memory": path}`` of this process's cgroups from /proc/self/cgroup."""
+    paths: dict[str, str] = {}
+    try:
+        lines = proc_cgroup.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return paths
+    for line in lines:
+        hierarchy, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if hierarchy == "0" and controllers == "":
+            paths["v2"] = path
+        elif "memory" in controllers.split(","):
+            paths["memory"] = path
+    return paths
+
+
+def _ancestors(root: Path, path: str) -> list[Path]:
+    """The cgroup folder of ``path`` under ``root`` and every folder above it up to ``root`` (a parent's limit
+    binds its children too)."""
+    folder = root / path.strip("/")
+    chain = [folder, *folder.parents]
+    return [f for f in chain if f == root or root in f.parents]
+
+
+def cgroup_limits(
+    root: Path = Path("/sys/fs/cgroup"), proc_cgroup: Path = Path("/proc/self/cgroup")
+) -> list[MemoryLimit]:
+    """What the memory cgroups this process is in leave: v2 ``memory.max - memory.current`` and v1
+    ``memory.limit_in_bytes - memory.usage_in_bytes``, for its cgroup and each one above it."""
+    paths = _cgroup_paths(proc_cgroup)
+    limits: list[MemoryLimit] = []
+    if "v2" in paths:
+        for mount in (root, root / "unified"):
+            for folder in _ancestors(mount, paths["v2"]):
+                maximum, current = _read_int(folder / "memory.max"), _read_int(folder / "memory.current")
+                if maximum is not None and current is not None:
+                    limits.append(MemoryLimit(free=max(maximum - current, 0), source="cgroup memory.max"))
+    if "memory" in paths:
+        for folder in _ancestors(root / "memory", paths["memory"]):
+            limit = _read_int(folder / "memory.limit_in_bytes")
+            usage = _read_int(folder / "memory.usage_in_bytes")
+            if limit is not None and usage is not None and limit < UNLIMITED:
+                limits.append(MemoryLimit(free=max(limit - usage, 0), source="cgroup memory.limit_in_bytes"))
+    return limits
+
+
+def rlimit_limits() -> list[MemoryLimit]:
+    """What ``RLIMIT_AS`` (``ulimit -v``, against the address space in use) and ``RLIMIT_DATA`` (against the data
+    segment) leave to this process."""
+    info = psutil.Process().memory_info()
+    limits: list[MemoryLimit] = []
+    for which, used, source in (
+        (resource.RLIMIT_AS, int(info.vms), "RLIMIT_AS (ulimit -v)"),
+        (resource.RLIMIT_DATA, int(getattr(info, "data", 0)), "RLIMIT_DATA (ulimit -d)"),
+    ):
+        soft, _ = resource.getrlimit(which)
+        if soft != resource.RLIM_INFINITY:
+            limits.append(MemoryLimit(free=max(soft - used, 0), source=source))
+    return limits
+
+
+def host_memory() -> MemoryLimit:
+    """The host memory this process may still allocate: the smallest of the available memory (psutil), its
+    ``RLIMIT_AS``/``RLIMIT_DATA`` and its memory cgroups' limits, with the one that decided."""
+    limits = [
+        MemoryLimit(free=int(psutil.virtual_memory().available), source="available host memory"),
+        *rlimit_limits(),
+        *cgroup_limits(),
+    ]
+    return min(limits, key=lambda limit: limit.free)
+
+
+def available_memory(device: str, device_map: str | None = None) -> MemoryLimit:
+    """Free memory where the weights will go: a CUDA device's free bytes, or what the host lets this process
+    allocate (``host_memory``). With a device map, every CUDA device's free memory plus the host's."""
+    host = host_memory()
     if device_map is not None:
         if not torch.cuda.is_available():
             return host
-        return host + sum(int(torch.cuda.mem_get_info(i)[0]) for i in range(torch.cuda.device_count()))
+        cuda = sum(int(torch.cuda.mem_get_info(i)[0]) for i in range(torch.cuda.device_count()))
+        return MemoryLimit(free=host.free + cuda, source=f"CUDA devices and {host.source}")
     if device.startswith("cuda"):
         index = int(device.partition(":")[2] or 0)
-        return int(torch.cuda.mem_get_info(index)[0])
+        return MemoryLimit(free=int(torch.cuda.mem_get_info(index)[0]), source=f"free memory of cuda:{index}")
     return host
+
+
+def available_bytes(device: str, device_map: str | None = None) -> int:
+    """The bytes of ``available_memory``."""
+    return available_memory(device, device_map).free
 
 
 HEADROOM = 0.9  # refuse above 90% of what is free: loaders, the allocator and other processes need the rest
 
 
-def check_fit(name: str, predicted: int, device: str, device_map: str | None = None) -> None:
-    """Refuse, with the numbers, a load that would not fit in 90% of the free memory where it would go."""
-    free = available_bytes(device, device_map)
+def check_fit(name: str, predicted: int, device: str, device_map: str | None = None) -> MemoryLimit:
+    """Refuse, with the numbers and the limit that decided, a load that would not fit in 90% of the free memory
+    where it would go; the memory it checked against otherwise."""
+    memory = available_memory(device, device_map)
+    free = memory.free
     if predicted > HEADROOM * free:
         where = f"device map {device_map!r}" if device_map else device
         if device.startswith("cuda") and device_map is None:
@@ -183,11 +295,12 @@ def check_fit(name: str, predicted: int, device: str, device_map: str | None = N
             fallback = "use a smaller --dtype, fewer --components, or a machine with more memory"
         raise FitError(
             f"{name}: needs {predicted / 1e9:.2f} GB on {where} but only {free / 1e9:.2f} GB is free "
-            f"(loads may use {HEADROOM:.0%} of it); {fallback}",
+            f"(by {memory.source}; loads may use {HEADROOM:.0%} of it); {fallback}",
             needed=predicted,
             free=free,
             where=where,
         )
+    return memory
 
 
 def _host_rss() -> int:
@@ -258,14 +371,20 @@ def weight_variant(spec: ComponentSpec, variant: str | None) -> str | None:
 
 
 def _from_pretrained(
-    spec: ComponentSpec, device: str, dtype: torch.dtype, device_map: str | None, variant: str | None
+    spec: ComponentSpec,
+    device: str,
+    dtype: torch.dtype,
+    device_map: str | None,
+    variant: str | None,
+    trusted: Collection[str],
 ) -> tuple[torch.nn.Module, tuple[str, ...]]:
     """The loaded module and what the loader said was missing, unexpected or mismatched in the weights."""
     if spec.folder is None or not spec.weights:
         raise SourceError(
             f"{spec.location}: no weight files next to the config; use --materialize or a folder with weights"
         )
-    cls: Any = resolve_class(spec.library or "", spec.class_name or "", where=spec.location)
+    where = f"{spec.location}: component {spec.name!r}"
+    cls: Any = resolve_class(spec.library or "", spec.class_name or "", where=where, trusted_libraries=trusted)
     placement: Any = device_map if device_map is not None else (None if device == "cpu" else device)
     kwargs: dict[str, Any] = {"output_loading_info": True}
     if variant is not None:
@@ -277,10 +396,12 @@ def _from_pretrained(
     else:
         kwargs["torch_dtype"] = dtype
     try:
-        with quiet():
+        with quiet():  # warnings, prints and progress bars off
             module, info = cls.from_pretrained(spec.folder, **kwargs)
-    except (OSError, ValueError, RuntimeError, KeyError) as e:
+    except (OSError, ValueError, RuntimeError, KeyError, MemoryError) as e:
         message = first_line(e)
+        if is_memory_error(e):
+            raise OutOfMemoryError(f"{spec.location}: from_pretrained ran out of memory ({message})") from e
         raise SourceError(f"{spec.location}: from_pretrained failed ({message})") from e
     problems = [f"missing in the weights: {key}" for key in info.get("missing_keys", ())]
     problems += [f"unexpected in the weights: {key}" for key in info.get("unexpected_keys", ())]
@@ -288,9 +409,9 @@ def _from_pretrained(
     return module, tuple(sorted(str(p) for p in problems))
 
 
-def _materialize(spec: ComponentSpec, device: str, dtype: torch.dtype) -> torch.nn.Module:
+def _materialize(spec: ComponentSpec, device: str, dtype: torch.dtype, trusted: Collection[str]) -> torch.nn.Module:
     with _default_dtype(dtype):
-        module = build_component(spec, device=device)
+        module = build_component(spec, device=device, trusted_libraries=trusted)
     if module is None:
         raise SourceError(f"{spec.location}: {spec.class_name} has no weights to materialize")
     return module
@@ -320,11 +441,14 @@ def load_component(
     check: bool = True,
     reference: torch.nn.Module | None = None,
     variant: str | None = None,
+    trusted_libraries: Collection[str] = (),
 ) -> tuple[LoadResult, torch.nn.Module]:
     """Load (or materialize) one component after the fit check; measure it; compare with the config's counts.
 
     ``reference`` is the component already built on meta from its config (``BuiltModel.module``); without it the
-    config is built here. ``variant``: the weight variant to load (``weight_variant``).
+    config is built here. ``variant``: the weight variant to load (``weight_variant``). ``trusted_libraries``: see
+    ``build.build_model``. A load that runs out of memory after the fit check passed is an ``OutOfMemoryError`` with
+    the numbers, never blamed on the config.
     """
     if device_map is not None and device_map not in DEVICE_MAPS:
         raise DeviceError(f"unknown device map {device_map!r}; use one of {', '.join(DEVICE_MAPS)}")
@@ -334,20 +458,26 @@ def load_component(
     dtype_key = canonical_dtype(dtype)
     wanted = torch_dtype(dtype_key)
     if reference is None:
-        reference = build_component(spec)  # on meta: what the config says
+        reference = build_component(spec, trusted_libraries=trusted_libraries)  # on meta: what the config says
     if reference is None:
         raise SourceError(f"{spec.location}: {spec.class_name} is not a model; nothing to load")
     predicted = predict_bytes(reference, dtype_key)
-    if check:
-        check_fit(spec.name, predicted, target, device_map)
+    memory = check_fit(spec.name, predicted, target, device_map) if check else available_memory(target, device_map)
 
     loader_problems: tuple[str, ...] = ()
     chosen = None if materialize else weight_variant(spec, variant)
-    with _measured() as cost:
-        if materialize:
-            module = _materialize(spec, target, wanted)
-        else:
-            module, loader_problems = _from_pretrained(spec, target, wanted, device_map, chosen)
+    try:
+        with _measured() as cost:
+            if materialize:
+                module = _materialize(spec, target, wanted, trusted_libraries)
+            else:
+                module, loader_problems = _from_pretrained(spec, target, wanted, device_map, chosen, trusted_libraries)
+    except (OutOfMemoryError, MemoryError) as e:  # the fit check passed, the allocation failed anyway
+        raise OutOfMemoryError(
+            f"{spec.name}: ran out of memory loading {predicted / 1e9:.2f} GB on {target} "
+            f"({memory.free / 1e9:.2f} GB was free by {memory.source}); use a smaller --dtype, fewer --components, "
+            "or raise the limit"
+        ) from e
     result = LoadResult(
         component=spec.name,
         mode="materialized" if materialize else "loaded",

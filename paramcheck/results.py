@@ -214,7 +214,9 @@ class ComponentCounts(Result):
     ``parameters`` counts every distinct parameter tensor once (tied ones too); ``tied`` names the groups that
     share a tensor. ``persistent_buffers`` are saved in checkpoints, ``non_persistent_buffers`` are not, so
     ``stored`` is what a checkpoint of the component holds; ``tied_parameters`` are the elements that ties save
-    (what a naive count that ignores ties would add).
+    (what a naive count that ignores ties would add). ``unused_config_keys`` are keys of the component's config
+    the class does not take (ignored by the library, so a misspelt key counts the class default); left out of the
+    JSON when there are none.
     """
 
     name: str
@@ -228,6 +230,7 @@ class ComponentCounts(Result):
     tied: tuple[TiedGroup, ...] = ()
     views: tuple[LayerView, ...] = ()
     layers: tuple[LayerRecord, ...] = json_field(omit_empty=True, default=())
+    unused_config_keys: tuple[str, ...] = json_field(omit_empty=True, default=())
 
     def __post_init__(self) -> None:
         self._derive(

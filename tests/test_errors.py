@@ -103,7 +103,8 @@ def test_unreadable_folder_as_a_process(tmp_path: Path) -> None:
 
 def test_config_that_is_not_utf8(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_bytes(b'{"_class_name": "caf\xe9"}')  # Latin-1, not UTF-8
-    with pytest.raises(ConfigError, match=r"config\.json: not valid JSON \(not UTF-8 at byte 20\)"):
+    # '{"_class_name": "caf' is 20 bytes: the 0xe9 of the Latin-1 "é" is at offset 20
+    with pytest.raises(ConfigError, match=r"config\.json: not UTF-8 \(byte 0xe9 at offset 20\)"):
         resolve(str(tmp_path))
 
 

@@ -171,7 +171,8 @@ def test_devices_and_components(
     )
 
     # weights too big for this machine: the load audit skips with the numbers; --paramcheck-components narrows
-    monkeypatch.setattr(paramcheck.load, "available_bytes", lambda device, device_map=None: 1000)
+    tiny = paramcheck.load.MemoryLimit(free=1000, source="available host memory")
+    monkeypatch.setattr(paramcheck.load, "available_memory", lambda device, device_map=None: tiny)
     args = ("-k", "test_loaded", "--paramcheck-device", "cpu", "--paramcheck-components", "transformer", "-rs")
     result = _run(project, *args)
     result.assert_outcomes(skipped=1)

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import diffusers
 import pytest
 import torch
 
+from paramcheck.build import build_component
 from paramcheck.cli import main
 from paramcheck.devices import parse_device, resolve_device
-from paramcheck.errors import DeviceError, SourceError
-from paramcheck.load import LoadResult, check_fit, load_component, predict_bytes, torch_dtype
+from paramcheck.errors import DeviceError, OutOfMemoryError, SourceError
+from paramcheck.load import (
+    LoadResult,
+    MemoryLimit,
+    cgroup_limits,
+    check_fit,
+    load_component,
+    predict_bytes,
+    torch_dtype,
+)
 from paramcheck.sources import resolve
 
 COMPONENTS = ["text_encoder", "text_encoder_2", "transformer", "vae"]
@@ -109,7 +121,8 @@ def test_fit_check_refuses_an_oversized_load() -> None:
 
 
 def test_fit_check_runs_before_loading(tiny_pipeline: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("paramcheck.load.available_bytes", lambda device, device_map=None: 1000)
+    tiny = MemoryLimit(free=1000, source="available host memory")
+    monkeypatch.setattr("paramcheck.load.available_memory", lambda device, device_map=None: tiny)
     spec = resolve(str(tiny_pipeline)).component("transformer")
     with pytest.raises(DeviceError, match=r"transformer: needs 0\.00 GB on cpu but only 0\.00 GB is free"):
         load_component(spec, device="cpu")
@@ -171,3 +184,79 @@ def test_cli_load_reports_a_tensor_missing_from_the_weights(
     assert code == 1
     assert "vae: missing in the weights: decoder.conv_out.bias" in captured.out
     assert captured.err.strip() == "paramcheck: the loaded weights do not match the config for: vae"
+
+
+def test_fit_check_allows_90_percent_of_free_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 1,000,000 bytes free: loads may use 90% of it (the documented headroom), so 900,000 fits and 950,000 does not
+    free = MemoryLimit(free=1_000_000, source="available host memory")
+    monkeypatch.setattr("paramcheck.load.available_memory", lambda device, device_map=None: free)
+    assert check_fit("vae", 900_000, "cpu") == free
+    with pytest.raises(DeviceError, match=r"^vae: needs 0\.00 GB on cpu .*by available host memory; loads may use 90%"):
+        check_fit("vae", 950_000, "cpu")
+
+
+def _cgroup_tree(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="ascii")
+
+
+def test_cgroup_v2_limit_of_the_process_and_its_parents(tmp_path: Path) -> None:
+    proc = tmp_path / "cgroup"
+    proc.write_text("0::/user.slice/job\n", encoding="ascii")
+    _cgroup_tree(
+        tmp_path / "fs",
+        {
+            "user.slice/job/memory.max": "max\n",  # no limit of its own
+            "user.slice/job/memory.current": "100\n",
+            "user.slice/memory.max": "4000\n",  # the parent's limit binds the child
+            "user.slice/memory.current": "1000\n",
+        },
+    )
+    assert cgroup_limits(tmp_path / "fs", proc) == [MemoryLimit(free=3000, source="cgroup memory.max")]
+
+
+def test_cgroup_v1_limit_and_no_limit(tmp_path: Path) -> None:
+    proc = tmp_path / "cgroup"
+    proc.write_text("12:cpu,cpuacct:/a\n5:memory:/docker/abc\n", encoding="ascii")
+    _cgroup_tree(
+        tmp_path / "fs",
+        {
+            "memory/docker/abc/memory.limit_in_bytes": "2048\n",
+            "memory/docker/abc/memory.usage_in_bytes": "48\n",
+            "memory/docker/memory.limit_in_bytes": "9223372036854771712\n",  # v1's "no limit"
+            "memory/docker/memory.usage_in_bytes": "48\n",
+        },
+    )
+    assert cgroup_limits(tmp_path / "fs", proc) == [MemoryLimit(free=2000, source="cgroup memory.limit_in_bytes")]
+
+
+def test_host_memory_honours_ulimit_v() -> None:
+    # in a child with RLIMIT_AS = its address space now + 100 MB, at most 100 MB is free, named as ulimit -v
+    code = (
+        "import resource, psutil\n"
+        "from paramcheck.load import host_memory\n"
+        "used = psutil.Process().memory_info().vms\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (used + 100_000_000, resource.RLIM_INFINITY))\n"
+        "m = host_memory()\n"
+        "print(m.source, m.free)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    source, _, free = out.stdout.strip().rpartition(" ")
+    assert source == "RLIMIT_AS (ulimit -v)"
+    assert 0 < int(free) <= 100_000_000
+
+
+def test_load_out_of_memory_after_the_fit_check_is_not_blamed_on_the_config(
+    tiny_pipeline: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the fit check passes (a tiny VAE), then torch's allocator fails while the model is built for real
+    spec = resolve(str(tiny_pipeline)).component("vae")
+    reference = build_component(spec)
+
+    def allocation_fails(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr(diffusers.AutoencoderKL, "from_config", allocation_fails)
+    with pytest.raises(OutOfMemoryError, match=r"^vae: ran out of memory loading .* GB was free by .*raise the limit"):
+        load_component(spec, device="cpu", materialize=True, reference=reference)

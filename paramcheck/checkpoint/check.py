@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -420,13 +420,19 @@ def _against_spec(against: str, name: str) -> ComponentSpec:
 
 
 def check_checkpoint(
-    path: str | Path, *, against: str | None = None, views: bool = False, variant: str | None = None
+    path: str | Path,
+    *,
+    against: str | None = None,
+    views: bool = False,
+    variant: str | None = None,
+    trusted_libraries: Collection[str] = (),
 ) -> CheckReport:
     """Header counts of ``path`` and each component's verdict against the architecture its config (or
     ``against``: ``MODEL[:COMPONENT]``) describes. ``hub:ORG/NAME[@REV]`` reads the headers from the hub.
     ``views``: the taxonomy's layer-type tables of each fully stored component. ``variant``: read that weight
     variant (``model.fp16.safetensors``, ``model.safetensors.index.fp16.json``...); a folder holding only one
-    variant is read as that variant, with a note.
+    variant is read as that variant, with a note. ``trusted_libraries``: see ``build.build_model``. Config keys a
+    class does not take are an error here (the check would otherwise pass a config whose typo the class ignores).
 
     Example (a tiny VAE saved by diffusers; only the safetensors header is read):
 
@@ -447,7 +453,7 @@ def check_checkpoint(
             raise ConfigError(
                 f"{path}: --variant is for local folders; hub repositories are read by their default names"
             )
-        return check_hub(str(path)[len("hub:") :], views=views)
+        return check_hub(str(path)[len("hub:") :], views=views, trusted_libraries=trusted_libraries)
     path = Path(path).expanduser()
     kind, parts, variant_notes = find_weights(path, variant)
     if against is None:
@@ -457,10 +463,10 @@ def check_checkpoint(
     else:
         specs = (_against_spec(against, next(iter(parts))),)
     report = summarize_weights(path, kind, parts, specs, variant_notes)
-    return compare_with_architecture(report, specs, views=views)
+    return compare_with_architecture(report, specs, views=views, trusted_libraries=trusted_libraries)
 
 
-def check_hub(spec: str, *, views: bool = False) -> CheckReport:
+def check_hub(spec: str, *, views: bool = False, trusted_libraries: Collection[str] = ()) -> CheckReport:
     """The same check for a hub repository: its configs and its safetensors headers, read by range requests."""
     repo, revision = parse_hub_spec(spec)
     hub = fetch_hub_model(repo, revision)
@@ -468,7 +474,7 @@ def check_hub(spec: str, *, views: bool = False) -> CheckReport:
         summarize(w.component, w.headers, config=hub.source.component(w.component).config) for w in hub.weights
     )
     report = CheckpointReport(location=f"hub:{repo}@{hub.revision}", kind=CheckpointKind.HUB, components=components)
-    return compare_with_architecture(report, hub.source.components, views=views)
+    return compare_with_architecture(report, hub.source.components, views=views, trusted_libraries=trusted_libraries)
 
 
 def _without_safetensors(spec: ComponentSpec, module: torch.nn.Module) -> tuple[ComponentCheck, ...]:
@@ -496,14 +502,18 @@ def _without_safetensors(spec: ComponentSpec, module: torch.nn.Module) -> tuple[
 
 
 def compare_with_architecture(
-    report: CheckpointReport, specs: Sequence[ComponentSpec], *, views: bool = False
+    report: CheckpointReport,
+    specs: Sequence[ComponentSpec],
+    *,
+    views: bool = False,
+    trusted_libraries: Collection[str] = (),
 ) -> CheckReport:
     """Each component's stored tensors against the module its spec builds on meta; unmatched ones by header."""
     checks: list[ComponentCheck] = []
     seen: set[str] = set()
     for named in specs:
         spec, loaded_as = as_loaded(named)
-        module = build_component(spec)
+        module = build_component(spec, trusted_libraries=trusted_libraries, strict=True)
         if module is None:
             continue
         seen.add(spec.name)

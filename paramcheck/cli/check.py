@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from ..envelope import envelope
-from .common import add_json_options, rich_console, write_json
+from .common import add_json_options, add_trust_option, rich_console, trusted_of, write_json
 
 if TYPE_CHECKING:
     from ..checkpoint.files import FileReport
@@ -28,6 +28,7 @@ def check_command_parser(subparsers: Subparsers) -> None:
     p.add_argument("--variant", metavar="NAME", help="read that weight variant (model.NAME.safetensors), e.g. fp16")
     p.add_argument("--all", action="store_true", help="list every problem, not the first 10 of each kind")
     add_json_options(p)
+    add_trust_option(p)
     p.set_defaults(func=check_command)
 
 
@@ -43,7 +44,9 @@ def check_command(args: argparse.Namespace) -> int:
         report = inspect_file(args.path, against=args.against)
         if report is not None:
             return _check_file(args, report)
-    check = check_checkpoint(args.path, against=args.against, views=True, variant=args.variant)
+    check = check_checkpoint(
+        args.path, against=args.against, views=True, variant=args.variant, trusted_libraries=trusted_of(args)
+    )
     if args.json:
         write_json(envelope("check", {"check": check.to_dict()}), args.output)
         return 0 if check.ok else 1

@@ -31,11 +31,13 @@ __all__ = [
     "add_compute_options",
     "add_json_options",
     "add_layer_options",
+    "add_trust_option",
     "add_workload_options",
     "argtype",
     "check_output",
     "device_arg",
     "dtype_arg",
+    "library_name",
     "positive",
     "progress",
     "refuse",
@@ -44,6 +46,7 @@ __all__ = [
     "result_cache",
     "rich_console",
     "taxonomy_of",
+    "trusted_of",
     "workload_values",
     "write_json",
 ]
@@ -123,6 +126,38 @@ def taxonomy_of(args: argparse.Namespace) -> Taxonomy:
     if args.config and path is not None and not path.is_file():
         raise ParamcheckError(f"{path}: no such file; pass the pyproject.toml that holds [tool.paramcheck]")
     return load_taxonomy(path)
+
+
+def library_name(value: str) -> str:
+    """A ``--trust-library`` value: a module name (``mypkg``, ``mypkg.models``)."""
+    if not value or not all(part.isascii() and part.isidentifier() for part in value.split(".")):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a module name; pass e.g. mypkg or mypkg.models")
+    return value
+
+
+def add_trust_option(parser: argparse.ArgumentParser) -> None:
+    """``--trust-library NAME`` (repeatable): see ``trusted_of``."""
+    parser.add_argument(
+        "--trust-library",
+        action="append",
+        default=[],
+        type=library_name,
+        metavar="NAME",
+        help="also build classes of library NAME that a model names (imports and runs its code, like "
+        "trust_remote_code; repeatable; [tool.paramcheck] trusted_libraries too). Default: diffusers and "
+        "transformers only",
+    )
+
+
+def trusted_of(args: argparse.Namespace) -> tuple[str, ...]:
+    """The libraries whose classes a model may name besides diffusers and transformers: ``--trust-library`` and
+    ``trusted_libraries`` of ``[tool.paramcheck]`` in ``--config`` (where the command has it), else in the nearest
+    pyproject.toml upwards from the working directory."""
+    from ..taxonomy import find_config, trusted_libraries
+
+    config = getattr(args, "config", None)
+    path = Path(config) if config else find_config()
+    return tuple(dict.fromkeys([*args.trust_library, *trusted_libraries(path)]))
 
 
 # --- compute options: report and compare ---------------------------------------------------------------------------

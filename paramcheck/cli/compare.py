@@ -18,6 +18,7 @@ from .common import (
     add_compute_options,
     add_json_options,
     add_layer_options,
+    add_trust_option,
     check_output,
     dtype_arg,
     refuse,
@@ -25,6 +26,7 @@ from .common import (
     result_cache,
     rich_console,
     taxonomy_of,
+    trusted_of,
     write_json,
 )
 
@@ -44,6 +46,7 @@ def compare_command_parser(subparsers: Subparsers) -> None:
     p.add_argument("models", nargs="+", metavar="MODEL", help="two or more models")
     p.add_argument("--dtype", type=dtype_arg, default="bf16", help=f"dtype of the sizes ({', '.join(DTYPE_NAMES)})")
     add_json_options(p)
+    add_trust_option(p)
     add_layer_options(p)
     add_cache_option(p)
     add_compute_options(p)
@@ -66,6 +69,7 @@ def compare_command(args: argparse.Namespace) -> int:
         gpu(args.gpu)
     taxonomy = taxonomy_of(args)
     cache = result_cache(args)
+    trusted = trusted_of(args)
     sources = [resolve(model) for model in args.models]
     analyses: list[Analysis] = []
     if args.flops or args.memory:
@@ -74,13 +78,19 @@ def compare_command(args: argparse.Namespace) -> int:
         workload = {name: value for name in WORKLOAD_OPTIONS if (value := getattr(args, name)) is not None}
         analyses = [
             analyse(
-                s, require_flops=args.flops, gpu_name=args.gpu or "H100 SXM", taxonomy=taxonomy, cache=cache, **workload
+                s,
+                require_flops=args.flops,
+                gpu_name=args.gpu or "H100 SXM",
+                taxonomy=taxonomy,
+                cache=cache,
+                trusted_libraries=trusted,
+                **workload,
             )
             for s in sources
         ]
         reports = [a.report for a in analyses]
     else:
-        reports = [cached_report(s, cache=cache, taxonomy=taxonomy) for s in sources]
+        reports = [cached_report(s, cache=cache, taxonomy=taxonomy, trusted_libraries=trusted) for s in sources]
     views = [merge_views(r.components) for r in reports]
     if args.json:
         payload: dict[str, Any] = {

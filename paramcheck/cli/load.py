@@ -10,10 +10,19 @@ from typing import TYPE_CHECKING
 
 from ..devices import resolve_device
 from ..envelope import envelope
-from ..errors import SourceError
+from ..errors import ConfigError, SourceError
 from ..results import SourceKind
 from ..sources import resolve
-from .common import add_json_options, device_arg, dtype_arg, progress, rich_console, write_json
+from .common import (
+    add_json_options,
+    add_trust_option,
+    device_arg,
+    dtype_arg,
+    progress,
+    rich_console,
+    trusted_of,
+    write_json,
+)
 
 if TYPE_CHECKING:
     from ..load import LoadResult
@@ -32,7 +41,28 @@ def load_command_parser(subparsers: Subparsers) -> None:
     p.add_argument("--variant", metavar="NAME", help="load that weight variant (model.NAME.safetensors), e.g. fp16")
     p.add_argument("--materialize", action="store_true", help="random weights from the config, at full size")
     add_json_options(p)
+    add_trust_option(p)
     p.set_defaults(func=load_command)
+
+
+def _component_names(option: str | None, source: ModelSource) -> tuple[str, ...] | None:
+    """The components ``--components`` names (``None``: every component with weights), each one with a config:
+    an empty name, an unknown one or a scheduler/tokenizer (nothing to load) is a one-line error, never a load of
+    everything or of nothing."""
+    if option is None:
+        return None
+    names = tuple(dict.fromkeys(name.strip() for name in option.split(",")))
+    loadable = ", ".join(s.name for s in source.components if s.config is not None)
+    for name in names:
+        if not name:
+            raise ConfigError(f"--components {option!r}: names an empty component; pass e.g. --components {loadable}")
+        spec = source.component(name)  # unknown names: one-line error with the list
+        if spec.config is None:
+            raise ConfigError(
+                f"--components: {name!r} ({spec.class_name or 'no class'}) has no weights to load; "
+                f"name a model component: {loadable}"
+            )
+    return names
 
 
 def _load(args: argparse.Namespace, source: ModelSource) -> tuple[ModelReport, list[LoadResult]]:
@@ -41,12 +71,12 @@ def _load(args: argparse.Namespace, source: ModelSource) -> tuple[ModelReport, l
     from ..count import count_model
     from ..load import load_component
 
-    names = args.components.split(",") if args.components else None
+    names = _component_names(args.components, source)
     specs = [s for s in source.components if s.config is not None and (names is None or s.name in names)]
-    if names is not None:
-        for name in names:
-            source.component(name)  # unknown names: one-line error with the list
-    built = build_model(source, components=[s.name for s in specs])  # one meta build: counted and compared
+    trusted = trusted_of(args)
+    built = build_model(
+        source, components=[s.name for s in specs], trusted_libraries=trusted
+    )  # one meta build: counted and compared
     expected = count_model(built)
     results: list[LoadResult] = []
     with progress() as bar:
@@ -61,6 +91,7 @@ def _load(args: argparse.Namespace, source: ModelSource) -> tuple[ModelReport, l
                 materialize=args.materialize,
                 reference=built.module(spec.name),
                 variant=args.variant,
+                trusted_libraries=trusted,
             )
             results.append(result)
             del module

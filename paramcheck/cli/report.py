@@ -20,6 +20,7 @@ from .common import (
     add_compute_options,
     add_json_options,
     add_layer_options,
+    add_trust_option,
     check_output,
     dtype_arg,
     positive,
@@ -28,6 +29,7 @@ from .common import (
     result_cache,
     rich_console,
     taxonomy_of,
+    trusted_of,
     write_json,
 )
 
@@ -52,6 +54,7 @@ def report_command_parser(subparsers: Subparsers) -> None:
     p.add_argument("--revision", metavar="REV", help="hub models: branch, tag or commit sha (default: main)")
     p.add_argument("--dtype", type=dtype_arg, default="bf16", help=f"dtype of the sizes ({', '.join(DTYPE_NAMES)})")
     add_json_options(p)
+    add_trust_option(p)
     add_layer_options(p)
     add_cache_option(p)
     p.add_argument("--views", action="store_true", help="layer types of each component and of the whole model")
@@ -105,6 +108,7 @@ def report_command(args: argparse.Namespace) -> int:
             return _report_file(args, kind)
     source = resolve(args.model, args.revision)
     taxonomy = taxonomy_of(args)
+    trusted = trusted_of(args)
     analysis = None
     if args.flops or args.memory:
         from ..compute.analysis import analyse
@@ -117,11 +121,14 @@ def report_command(args: argparse.Namespace) -> int:
             layers=args.layers,
             taxonomy=taxonomy,
             cache=result_cache(args),
+            trusted_libraries=trusted,
             **{name: value for name in WORKLOAD_OPTIONS if (value := getattr(args, name)) is not None},
         )
         report = analysis.report
     else:
-        report = cached_report(source, cache=result_cache(args), layers=args.layers, taxonomy=taxonomy)
+        report = cached_report(
+            source, cache=result_cache(args), layers=args.layers, taxonomy=taxonomy, trusted_libraries=trusted
+        )
     views = merge_views(report.components)
     labels = {c.id: c.label(args.lang) for c in taxonomy.categories}
     listings = {

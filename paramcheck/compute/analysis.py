@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from .latency import LatencyReport, gpu, latency_report
 from .memory import MemoryReport, memory_report
 from .predict import ModelPrediction
 from .profile import Profile, profile_arg
-from .workload import Workload, workload_for
+from .workload import Workload, check_sizes, workload_for
 
 __all__ = ["Analysis", "analyse"]
 
@@ -52,6 +53,7 @@ def analyse(
     flops: bool = True,
     require_flops: bool = True,
     gpu_name: str = "H200",
+    trusted_libraries: Collection[str] = (),
     layers: bool = False,
     taxonomy: Taxonomy | None = None,
     cache: ResultCache | None = None,
@@ -60,12 +62,14 @@ def analyse(
     """Resolve, build on meta once, count parameters and (with ``flops``) FLOPs, then derive the rest.
 
     ``overrides``: values of the ``Workload`` in place of the pipeline's defaults (``height=768, cfg=False``).
+    ``trusted_libraries``: see ``build.build_model``.
     Without ``require_flops`` a model with no compute defaults still gets memory advice, without activations.
     ``layers`` and ``taxonomy``: as ``count.count_model`` takes them, for the parameter report.
     ``cache``: counts and FLOPs stored there are read back instead of built and counted (``paramcheck.cache``).
     """
     profile: Profile | None = profile_arg(gpu_name, datasheet_ok=True)
-    device = gpu(gpu_name) if profile is None else None  # fail on a bad name before building anything
+    device = gpu(gpu_name) if profile is None else None  # fail on a bad name or size before building anything
+    check_sizes(overrides)
     source = resolve(model) if isinstance(model, str) else model
     workload: Workload | None = None
     if flops:
@@ -75,7 +79,9 @@ def analyse(
             if require_flops:
                 raise
     if workload is None:  # memory advice without activations
-        report = cached_report(source, cache=cache, layers=layers, taxonomy=taxonomy)
+        report = cached_report(
+            source, cache=cache, layers=layers, taxonomy=taxonomy, trusted_libraries=trusted_libraries
+        )
         return Analysis(report=report, memory=memory_report(report))
     key = model_key("flops", source, workload.to_dict())
     flop_report = cache.get("flops", key, FlopReport) if cache is not None else None
@@ -91,8 +97,11 @@ def analyse(
         from .trace import torch_dtype_of
 
         # built at the run's dtype, as a GPU run builds it: the op trace then sees its casts and fp32 islands
-        built = build_model(source, dtype=torch_dtype_of(workload.activation_dtype))
-        report = cached_report(source, cache=cache, layers=layers, taxonomy=taxonomy, built=built)
+        dtype = torch_dtype_of(workload.activation_dtype)
+        built = build_model(source, trusted_libraries=trusted_libraries, dtype=dtype)
+        report = cached_report(
+            source, cache=cache, layers=layers, taxonomy=taxonomy, built=built, trusted_libraries=trusted_libraries
+        )
         counted, traces = probe_model(built, workload, trace=profile is not None)  # one pass: counts and traces
         if flop_report is None:
             flop_report = counted
@@ -103,7 +112,9 @@ def analyse(
             if cache is not None:
                 cache.put("prediction", predicted_key, prediction)
     else:
-        report = cached_report(source, cache=cache, layers=layers, taxonomy=taxonomy)
+        report = cached_report(
+            source, cache=cache, layers=layers, taxonomy=taxonomy, trusted_libraries=trusted_libraries
+        )
     latency = latency_report(flop_report, device) if device is not None else None
     return Analysis(
         report=report,

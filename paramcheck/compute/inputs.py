@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch.utils._pytree import tree_flatten, tree_map
 
+from ..errors import ConfigError
+from ..limits import MAX_INPUT_ELEMENTS
 from .workload import ForwardShape
 
 __all__ = [
@@ -66,9 +68,22 @@ def meta(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     return torch.empty(*shape, dtype=dtype, device="meta")
 
 
+def cpu_input(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape`` of a real CPU input, checked against ``PARAMCHECK_MAX_INPUT_ELEMENTS`` before it is allocated (the
+    FLOP count keeps everything else on meta)."""
+    elements = 1
+    for size in shape:
+        elements *= size
+    if elements > MAX_INPUT_ELEMENTS.value():
+        sizes = "x".join(str(size) for size in shape)
+        found = f"a {sizes} input on the CPU ({elements:,} elements)"
+        raise ConfigError(f"{MAX_INPUT_ELEMENTS.exceeded(found)}, or lower --batch or --prompt-length")
+    return shape
+
+
 def ones(*shape: int, dtype: torch.dtype = torch.long) -> torch.Tensor:
-    """A CPU mask of ones: models that read lengths out of their masks can."""
-    return torch.ones(*shape, dtype=dtype)
+    """A CPU mask of ones, bounded (``cpu_input``): models that read lengths out of their masks can."""
+    return torch.ones(*cpu_input(shape), dtype=dtype)
 
 
 def dim(config: Config, size: Dim) -> int:
@@ -167,7 +182,8 @@ def text_inputs(config: Config, shape: ForwardShape) -> Inputs:
         return {"input_ids": ids, "attention_mask": ones(shape.batch, length)}
     if config.get("model_type") == "qwen2_5_vl":
         # Qwen2.5-VL reads token ids (image tokens, rope positions): give them on the CPU
-        return {"input_ids": torch.zeros(shape.batch, length, dtype=torch.long), "output_hidden_states": True}
+        ids = torch.zeros(*cpu_input((shape.batch, length)), dtype=torch.long)
+        return {"input_ids": ids, "output_hidden_states": True}
     # A mask of ones is no mask: its FLOPs are the same, and transformers' mask helpers call .item() on it
     return {"input_ids": ids}
 

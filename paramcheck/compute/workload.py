@@ -15,12 +15,13 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from ..limits import WORKLOAD_LIMITS
 from ..results import Result, pairs
 
 if TYPE_CHECKING:
     from ..sources import ModelSource
 
-__all__ = ["DEFAULTS", "ForwardShape", "Role", "Workload", "defaults_for", "workload_for"]
+__all__ = ["DEFAULTS", "ForwardShape", "Role", "Workload", "check_sizes", "defaults_for", "workload_for"]
 
 
 class Role(StrEnum):
@@ -62,8 +63,24 @@ class ForwardShape:
         return h, w
 
 
-# Values a call may override that must be at least 1, in the order they are checked.
+# Values a call may override that must be at least 1 and at most their limit (``limits.WORKLOAD_LIMITS``), in the
+# order they are checked.
 POSITIVE = ("height", "width", "steps", "prompt_length", "batch", "frames")
+
+
+def check_sizes(values: Mapping[str, Any]) -> None:
+    """A one-line ``ConfigError`` naming the option (``--prompt-length``) for a size of ``values`` below 1 or above
+    its documented limit; other keys are left alone. Called before anything is built."""
+    for name in POSITIVE:
+        value = values.get(name)
+        if value is None or isinstance(value, bool) or not isinstance(value, int):
+            continue
+        option = f"--{name.replace('_', '-')}"
+        if value < 1:
+            raise ConfigError(f"{option} {value}: must be at least 1")
+        limit = WORKLOAD_LIMITS[name]
+        if value > limit.value():
+            raise ConfigError(f"{option} {value}: {limit.exceeded(f'{value:,} {limit.what}')}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,10 +126,7 @@ class Workload(Result):
                 "drop --frames"
             )
         workload = dataclasses.replace(self, **values)
-        for name in POSITIVE:
-            value = getattr(workload, name)
-            if value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} {value}: must be at least 1")
+        check_sizes({name: getattr(workload, name) for name in POSITIVE})
         return workload
 
     def tokens(self, component: str) -> int:

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ParamcheckError
+from ..fileio import parse_json, read_json
 
 if TYPE_CHECKING:
     from huggingface_hub.utils import SafetensorsFileMetadata
@@ -254,10 +255,8 @@ def read_header(path: str | Path) -> Header:
     entries_at_least = raw.count(b'"data_offsets"')  # every entry names it: a count before the (slower) parse
     if entries_at_least > max_tensors():
         raise fail(path, _too_many(entries_at_least))
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise fail(path, f"not a safetensors file: its header is not JSON ({e}); check the file") from e
+    fix = "not a safetensors header; check the file"
+    data = parse_json(raw, str(path), error=CheckpointError, fix=fix)
     if not isinstance(data, dict):
         raise fail(path, f"not a safetensors header: a JSON {type(data).__name__}, expected an object")
     metadata = data.pop("__metadata__", None)
@@ -302,11 +301,9 @@ def read_index(index_path: str | Path) -> tuple[Header, ...]:
     says."""
     index_path = Path(index_path)
     try:
-        index = json.loads(index_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise fail(index_path, "file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise fail(index_path, f"not a readable JSON index ({e}); re-download it") from e
+        index = read_json(index_path)
+    except ParamcheckError as e:
+        raise CheckpointError(str(e)) from e
     shards = index_shards(index if isinstance(index, dict) else {}, str(index_path))
     headers = []
     for shard, names in shards.items():

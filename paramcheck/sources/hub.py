@@ -25,6 +25,7 @@ from typing import Any
 
 from ..errors import CheckpointError, ConfigError, ParamcheckError, SourceError, first_line
 from ..fileio import read_json, write_atomic
+from ..limits import MAX_FILE_BYTES
 from ..results import SourceInfo, SourceKind
 from ..silence import silenced
 from .headers import Header, check_shard, hub_header, index_shards, validated
@@ -232,9 +233,16 @@ def _snapshot_listing(repo: str, sha: str) -> _Listing:
 # --- configs ---------------------------------------------------------------------------------------------------------
 
 
-def _read_json(repo: str, sha: str, filename: str, where: str) -> dict[str, Any]:
-    """A JSON file of the commit, through huggingface_hub's cache."""
+def _read_json(repo: str, sha: str, filename: str, where: str, listing: _Listing) -> dict[str, Any]:
+    """A JSON file of the commit, through huggingface_hub's cache; one the listing says is larger than
+    ``PARAMCHECK_MAX_FILE_BYTES`` is refused before it is downloaded (``read_json`` bounds the rest)."""
     from huggingface_hub import hf_hub_download
+
+    size = (listing.sizes or {}).get(filename)
+    if size is not None and size > MAX_FILE_BYTES.value():
+        raise ConfigError(
+            f"{_location(repo, sha, filename)}: {MAX_FILE_BYTES.exceeded(f'{size:,} bytes (not downloaded)')}"
+        )
 
     with _quiet_hub(), _translated(where, filename):
         path = Path(hf_hub_download(repo, filename, revision=sha, tqdm_class=_silent_tqdm()))
@@ -258,12 +266,14 @@ def _components(repo: str, sha: str, listing: _Listing, where: str) -> tuple[str
         return None, (_single_model(repo, sha, listing, where),)
     if MODEL_INDEX not in files and not listing.from_cache:
         raise SourceError(f"{where}: holds neither {MODEL_INDEX} nor {CONFIG}; is it a diffusers or transformers repo?")
-    index = _read_json(repo, sha, MODEL_INDEX, where)
+    index = _read_json(repo, sha, MODEL_INDEX, where, listing)
     specs: list[ComponentSpec] = []
     location = _location(repo, sha, MODEL_INDEX)
     for name, library, class_name in index_entries(index, location, lambda n: f"{n}/{CONFIG}" in files):
         filename = f"{name}/{CONFIG}"
-        config = _read_json(repo, sha, filename, where) if class_name is not None and filename in files else None
+        config = (
+            _read_json(repo, sha, filename, where, listing) if class_name is not None and filename in files else None
+        )
         specs.append(
             ComponentSpec(
                 name=name,
@@ -282,7 +292,7 @@ def _components(repo: str, sha: str, listing: _Listing, where: str) -> tuple[str
 
 
 def _single_model(repo: str, sha: str, listing: _Listing, where: str) -> ComponentSpec:
-    config = _read_json(repo, sha, CONFIG, where)
+    config = _read_json(repo, sha, CONFIG, where, listing)
     location = _location(repo, sha, CONFIG)
     library, class_name = model_class(config, location)
     return ComponentSpec(
@@ -308,7 +318,7 @@ def _remote_weights(
             continue
         location = _location(repo, sha, filename)
         folder = filename.rpartition("/")[0]
-        for shard, names in index_shards(_read_json(repo, sha, filename, where), location).items():
+        for shard, names in index_shards(_read_json(repo, sha, filename, where, listing), location).items():
             header = _remote_header(api, repo, sha, f"{folder}/{shard}" if folder else shard, listing, where)
             headers.append(check_shard(header, shard, names, location))
     return HubWeights(component=spec.name, headers=tuple(headers)) if headers else None

@@ -9,7 +9,7 @@ user's rules from ``[tool.paramcheck]``, ``classify`` how the rules place parame
 from __future__ import annotations
 
 from .classify import Classification, classify
-from .config import find_config, load_taxonomy
+from .config import find_config, load_taxonomy, trusted_libraries
 from .rules import CATEGORIES, RULES, Category, Rule, Taxonomy, View, default_taxonomy
 
 __all__ = [
@@ -24,4 +24,5 @@ __all__ = [
     "default_taxonomy",
     "find_config",
     "load_taxonomy",
+    "trusted_libraries",
 ]
