@@ -38,6 +38,7 @@ __all__ = [
     "build_component",
     "build_model",
     "check_trusted",
+    "default_dtype",
     "is_module_class",
     "quiet",
     "resolve_class",
@@ -227,7 +228,12 @@ def unused_keys_error(spec: ComponentSpec, unused: Sequence[str]) -> ConfigError
 
 
 def _build(
-    spec: ComponentSpec, *, device: str | torch.device, trusted: Collection[str], strict: bool
+    spec: ComponentSpec,
+    *,
+    device: str | torch.device,
+    trusted: Collection[str],
+    strict: bool,
+    dtype: torch.dtype | None = None,
 ) -> tuple[torch.nn.Module | None, tuple[str, ...]]:
     if spec.library is None or spec.class_name is None:
         return None, ()
@@ -245,7 +251,7 @@ def _build(
     config = dict(spec.config)
     declared: type = cls
     try:
-        with quiet(), torch.device(device):
+        with quiet(), torch.device(device), default_dtype(dtype):
             if hasattr(cls, "from_config") and hasattr(cls, "config_name"):  # diffusers ModelMixin
                 check_values(config, cls, _where(spec))
                 unused = unused_diffusers_keys(cls, config)
@@ -272,7 +278,23 @@ def _build(
             "is it a base class? name the model class"
         )
     module.eval()
+    if dtype is not None and any(p.is_floating_point() and p.dtype != dtype for p in module.parameters()):
+        module.to(dtype=dtype)  # transformers builds at a config's own torch_dtype (SDXL's CLIP: float16)
     return module, unused
+
+
+@contextlib.contextmanager
+def default_dtype(dtype: torch.dtype | None) -> Iterator[None]:
+    """``torch.set_default_dtype(dtype)`` while inside (nothing when ``None``)."""
+    if dtype is None:
+        yield
+        return
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
 
 
 def _check_class_matches(spec: ComponentSpec, cls: type, config: Mapping[str, Any], unused: Sequence[str]) -> None:
@@ -292,6 +314,7 @@ def build_component(
     device: str | torch.device = "meta",
     trusted_libraries: Collection[str] = (),
     strict: bool = False,
+    dtype: torch.dtype | None = None,
 ) -> torch.nn.Module | None:
     """The component's module built from its config on ``device``; ``None`` for a scheduler, tokenizer or processor.
 
@@ -301,7 +324,7 @@ def build_component(
     also trusts ``"mypkg.models"``). Values no model can have are a ``ConfigError`` naming the key; with ``strict``,
     so are config keys the class does not take (``build_model`` reports them instead).
     """
-    module, _ = _build(spec, device=device, trusted=check_trusted(trusted_libraries), strict=strict)
+    module, _ = _build(spec, device=device, trusted=check_trusted(trusted_libraries), strict=strict, dtype=dtype)
     return module
 
 
@@ -328,6 +351,7 @@ def build_model(
     progress: Progress | None = None,
     trusted_libraries: Collection[str] = (),
     strict: bool = False,
+    dtype: torch.dtype | None = None,
 ) -> BuiltModel:
     """Build every component (or those named) on the meta device.
 
@@ -345,7 +369,7 @@ def build_model(
     for spec in specs:
         if progress is not None:
             progress(spec.name)
-        modules[spec.name], keys = _build(spec, device="meta", trusted=trusted, strict=strict)
+        modules[spec.name], keys = _build(spec, device="meta", trusted=trusted, strict=strict, dtype=dtype)
         if keys:
             unused[spec.name] = keys
     return BuiltModel(

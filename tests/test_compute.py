@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+import paramcheck
 from paramcheck.cli import main
 from paramcheck.compute.analysis import Analysis, analyse
 from paramcheck.compute.flops import FlopReport, ForwardCount, OpCount
@@ -322,7 +323,15 @@ def test_cli_report_flops_memory_json_and_html(tiny_pipeline: Path, tmp_path: Pa
     assert analysis.flops is not None
     assert analysis.flops.workload.steps == 2
     assert analysis.flops.forward("transformer").forwards == 2  # type: ignore[union-attr]
-    assert data["latency"]["estimate"] is True
+    # the default GPU has a measured profile: a prediction per component with a recipe, no datasheet estimate
+    assert data.get("latency") is None
+    predicted = {c["component"] for c in data["prediction"]["components"]}
+    assert predicted == {f.component for f in analysis.flops.forwards}
+    assert data["prediction"]["profile"].startswith("profile H200")
+    assert analysis.prediction is not None
+    assert analysis.prediction.per_call_seconds == pytest.approx(
+        sum(c["forwards"] * c["prediction"]["seconds"] for c in data["prediction"]["components"])
+    )
     text = html.read_text()
     assert text.startswith("<!DOCTYPE html>")
     assert "<svg" in text
@@ -335,10 +344,20 @@ def test_cli_plot_and_tables(tiny_pipeline: Path, tmp_path: Path, capsys: pytest
     assert main(["plot", str(tiny_pipeline), str(tiny_pipeline), "-o", str(tmp_path / "p.png")]) == 0
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["report", str(tiny_pipeline), "--flops", "--memory", "--height", "64", "--width", "64"]) == 0
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # titles and notes wrap at the console's width
     assert "FLOPs per generation call" in out
     assert "which cards fit" in out
-    assert "ESTIMATE" in out
+    # the shipped profile's validation, read from its file, stated with every prediction
+    profile = json.loads((Path(paramcheck.__file__).parent / "compute/profiles/h200-profile.json").read_text())
+    median, worst = (round(100 * profile["validation"][k]) for k in ("median_abs_error", "worst_abs_error"))
+    assert f"latency predicted from profile H200 (±{median}% median, {worst}% worst per forward)" in out
+    cases = profile["validation"]["cases"]
+    assert f"predicted (±{median}% median, {worst}% worst on the validation set of {cases} forwards" in out
+    assert "profile H200 (NVIDIA H200; torch" in out
+    assert main(["report", str(tiny_pipeline), "--flops", "--height", "64", "--width", "64", "--gpu", "H100 SXM"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "predicted" not in out
+    assert "ESTIMATE from the datasheet only" in out
 
 
 @pytest.mark.parametrize(

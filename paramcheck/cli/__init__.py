@@ -19,6 +19,8 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import ParamcheckError
+from .bench import bench_command_parser
+from .calibrate import calibrate_command_parser
 from .check import check_command_parser
 from .common import refuse_idle_options
 from .compare import compare_command_parser
@@ -39,6 +41,8 @@ COMMANDS = (
     load_command_parser,
     check_command_parser,
     init_command_parser,
+    bench_command_parser,
+    calibrate_command_parser,
 )
 
 

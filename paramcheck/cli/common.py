@@ -32,6 +32,7 @@ __all__ = [
     "add_json_options",
     "add_layer_options",
     "add_trust_option",
+    "add_workload_options",
     "argtype",
     "check_output",
     "device_arg",
@@ -46,6 +47,7 @@ __all__ = [
     "rich_console",
     "taxonomy_of",
     "trusted_of",
+    "workload_values",
     "write_json",
 ]
 
@@ -167,7 +169,7 @@ WORKLOAD_OPTIONS = ("height", "width", "steps", "prompt_length", "batch", "cfg",
 
 def add_compute_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("compute and memory (defaults: the pipeline's own, see paramcheck.compute.recipes)")
-    g.add_argument("--flops", action="store_true", help="FLOPs/MACs per component and per image, latency estimate")
+    g.add_argument("--flops", action="store_true", help="FLOPs/MACs per component and per image, predicted latency")
     g.add_argument("--memory", action="store_true", help="weights per format, cards that fit, activation memory")
     g.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page (FILE.html) of the tables")
     g.add_argument("--height", type=positive, help="with --flops/--memory: image height in pixels")
@@ -182,7 +184,31 @@ def add_compute_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="with --flops/--memory: classifier-free guidance on/off",
     )
-    g.add_argument("--gpu", help="with --flops: GPU of the latency estimate (default 'H100 SXM')")
+    g.add_argument(
+        "--gpu",
+        help="with --flops: GPU of the latency: a measured profile (H200, the default, or a file from paramcheck "
+        "calibrate) gives a calibrated prediction, a datasheet GPU (H100 SXM, A100 80GB SXM, L40S, L4, RTX 4090) a "
+        "roofline estimate",
+    )
+
+
+def add_workload_options(group: argparse._ActionsContainer) -> None:
+    """``--height --width --steps --prompt-length --batch --frames --cfg`` for a command that always runs the
+    workload (``bench``); ``report`` has them in ``add_compute_options``."""
+    group.add_argument("--height", type=positive, help="image height in pixels")
+    group.add_argument("--width", type=positive, help="image width in pixels")
+    group.add_argument("--steps", type=positive, help="denoising steps")
+    group.add_argument("--prompt-length", type=positive, help="prompt tokens seen by the text encoders")
+    group.add_argument("--batch", type=positive, help="images per call (default 1)")
+    group.add_argument("--frames", type=positive, help="video frames (video pipelines; default the pipeline's own)")
+    group.add_argument(
+        "--cfg", action=argparse.BooleanOptionalAction, default=None, help="classifier-free guidance on/off"
+    )
+
+
+def workload_values(args: argparse.Namespace) -> dict[str, int | bool]:
+    """The workload options given (``WORKLOAD_OPTIONS``), by workload field name."""
+    return {name: value for name in WORKLOAD_OPTIONS if (value := getattr(args, name)) is not None}
 
 
 def refuse_idle_compute_options(args: argparse.Namespace) -> None:
@@ -193,7 +219,7 @@ def refuse_idle_compute_options(args: argparse.Namespace) -> None:
                 option = "--" + name.replace("_", "-")
                 raise refuse(option, "sets the workload of --flops/--memory; add --flops or --memory, or drop it")
     if args.gpu is not None and not args.flops:
-        raise refuse("--gpu", "picks the GPU of the --flops latency estimate; add --flops, or drop --gpu")
+        raise refuse("--gpu", "picks the GPU of the --flops latency; add --flops, or drop --gpu")
 
 
 # --- output -----------------------------------------------------------------------------------------------------------

@@ -93,8 +93,10 @@ def report_command(args: argparse.Namespace) -> int:
         check_output(args.output, "--output")
     if args.gpu is not None:
         from ..compute.latency import gpu
+        from ..compute.profile import profile_arg
 
-        gpu(args.gpu)  # a mistyped GPU before any work
+        if profile_arg(args.gpu, datasheet_ok=True) is None:
+            gpu(args.gpu)  # a mistyped GPU (or an unreadable profile) before any work
     path = Path(args.model).expanduser()
     # A folder is a model unless it is a peft adapter (checkpoint.lora.is_adapter): decided here without importing
     # checkpoint.files, which imports torch, so that a cached report of a folder stays torch-free.
@@ -115,7 +117,7 @@ def report_command(args: argparse.Namespace) -> int:
             source,
             flops=True,
             require_flops=args.flops,
-            gpu_name=args.gpu or "H100 SXM",
+            gpu_name=args.gpu or "H200",
             layers=args.layers,
             taxonomy=taxonomy,
             cache=result_cache(args),
@@ -282,14 +284,14 @@ def _print_report(
 
 
 def _print_compute(console: Console, args: argparse.Namespace, analysis: Analysis, options: RenderOptions) -> None:
-    from ..compute.tables import flops_grids, memory_fit_grid, memory_weights_grid
+    from ..compute.tables import flops_grids, latency_notes, memory_fit_grid, memory_weights_grid
     from ..render import note_text, show
 
     t = options.t
     if args.flops and analysis.flops is not None:
-        for grid in flops_grids(analysis.flops, analysis.latency, options):
+        for grid in flops_grids(analysis.flops, analysis.latency, options, analysis.prediction):
             show(console, grid)
-        for note in (*analysis.flops.notes, *(analysis.latency.notes if analysis.latency else ())):
+        for note in (*analysis.flops.notes, *latency_notes(analysis.prediction, analysis.latency)):
             console.print(f"{t('note')}: {note_text(note, options.lang)}", style="dim", highlight=False, markup=False)
         defaults = f"{t('defaults')}: {analysis.flops.workload.defaults}"
         console.print(defaults, style="dim", highlight=False, markup=False)

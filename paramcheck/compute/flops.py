@@ -7,10 +7,11 @@ in ``paramcheck.compute.workload.DEFAULTS``; every value can be overridden.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..dtypes import dtype_bytes
+from ..dtypes import canonical_dtype, dtype_bytes
 from ..errors import ConfigError, first_line
 from ..results import Result, pairs
 from .ops import CATEGORIES, CATEGORY_RULES, OpCount, op_category
@@ -18,6 +19,7 @@ from .workload import Role, Workload
 
 if TYPE_CHECKING:
     from ..build import BuiltModel
+    from .trace import Trace
 
 __all__ = [
     "CATEGORY_RULES",
@@ -27,6 +29,7 @@ __all__ = [
     "OpCount",
     "count_flops",
     "op_category",
+    "probe_model",
 ]
 
 FLOP_NOTE = (
@@ -106,32 +109,51 @@ class FlopReport(Result):
 
 def count_flops(built: BuiltModel, workload: Workload) -> FlopReport:
     """Count every component of a meta build that has a recipe, for ``workload``."""
+    return probe_model(built, workload)[0]
+
+
+def probe_model(
+    built: BuiltModel, workload: Workload, *, trace: bool = False
+) -> tuple[FlopReport, Mapping[str, Trace]]:
+    """``count_flops``, and with ``trace`` each forward's op trace from the same pass (by component name).
+
+    Each module runs at the workload's activation dtype (floating weights and inputs converted on meta, which costs
+    nothing), as a GPU run would: the trace sees its casts and fp32 islands; the counts do not depend on it.
+    """
     # imported here, not above: the results of this module read back from the cache without torch
+    from .inputs import realize, resident_tensors
     from .probe import probe_forward
-    from .recipes import latent_scales, recipe_for
+    from .recipes import plan_forwards
+    from .trace import torch_dtype_of
 
     float_bytes = int(dtype_bytes(workload.activation_dtype))
-    scales = latent_scales(built.source)
+    dtype = torch_dtype_of(canonical_dtype(workload.activation_dtype))
+    plans = {p.component: p for p in plan_forwards(built.source, workload)}
     counted: list[ForwardCount] = []
+    traces: dict[str, Trace] = {}
     notes = [FLOP_NOTE]
     for spec in built.source.components:
         module = built.modules.get(spec.name)
         if module is None:
             continue
-        recipe = recipe_for(spec.class_name)
-        if recipe is None:
+        plan = plans.get(spec.name)
+        if plan is None:
             notes.append(
                 f"{spec.name} ({spec.class_name}): no forward recipe in paramcheck.compute.recipes; not counted"
             )
             continue
-        config = dict(spec.config or {})
-        shape = workload.forward_shape(spec.name, recipe.role, scales)
         # Inference: FlopCounterMode's module tracker trips on parameters that require grad passed as inputs
         # (SanaTransformer2DModel hands its scale_shift_table to norm_out)
         module.requires_grad_(False)
-        run, inputs = recipe.prepare(module, config, shape)
+        kwargs = plan.inputs()
+        if dtype is not None:
+            if any(p.is_floating_point() and p.dtype != dtype for p in module.parameters()):
+                module.to(dtype=dtype)
+            kwargs = realize(kwargs, device="meta", dtype=dtype)
         try:
-            result = probe_forward(run, float_bytes=float_bytes)
+            result = probe_forward(
+                plan.forward(module, kwargs), float_bytes=float_bytes, trace=trace, resident=resident_tensors(kwargs)
+            )
         except ConfigError:
             raise
         except Exception as e:  # a model whose forward needs values meta tensors do not have
@@ -140,13 +162,15 @@ def count_flops(built: BuiltModel, workload: Workload) -> FlopReport:
                 f"{built.source.model}/{spec.name}: cannot run {spec.class_name} on meta tensors ({message}); "
                 "report it with the model's config"
             ) from e
+        if result.trace is not None:
+            traces[spec.name] = result.trace
         counted.append(
             ForwardCount(
                 component=spec.name,
                 class_name=spec.class_name or "",
-                role=recipe.role,
-                inputs=inputs,
-                forwards=workload.forwards(recipe.role),
+                role=plan.recipe.role,
+                inputs=plan.describe(kwargs),
+                forwards=plan.forwards,
                 flops=result.flops,
                 peak_activation_bytes=result.peak_activation_bytes,
                 ops=result.ops,
@@ -154,4 +178,5 @@ def count_flops(built: BuiltModel, workload: Workload) -> FlopReport:
         )
     counted.sort(key=lambda f: list(Role).index(f.role))
     notes.append(LENGTH_NOTE)
-    return FlopReport(model=built.source.model, workload=workload, forwards=tuple(counted), notes=tuple(notes))
+    report = FlopReport(model=built.source.model, workload=workload, forwards=tuple(counted), notes=tuple(notes))
+    return report, traces

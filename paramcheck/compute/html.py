@@ -26,7 +26,7 @@ from ..render import (
 )
 from ..results import LayerView, ModelReport
 from .analysis import Analysis
-from .tables import flops_grids, memory_fit_grid, memory_weights_grid
+from .tables import flops_grids, latency_notes, memory_fit_grid, memory_weights_grid
 
 __all__ = ["page", "render_html", "write_html"]
 
@@ -104,8 +104,8 @@ def render_html(
         # the narrow layout (the split by op kind as a table of its own, the inputs as notes): 11 columns do not fit
         # 1000 px
         split = replace(o, width=WIDE - 1)
-        parts += [_table(g) for g in flops_grids(analysis.flops, analysis.latency, split)]
-        notes += [*analysis.flops.notes, *(analysis.latency.notes if analysis.latency else ())]
+        parts += [_table(g) for g in flops_grids(analysis.flops, analysis.latency, split, analysis.prediction)]
+        notes += [*analysis.flops.notes, *latency_notes(analysis.prediction, analysis.latency)]
         notes.append(f"defaults: {analysis.flops.workload.defaults}")
     if analysis is not None and memory:
         parts.append(f"<h2>{escape('内存' if o.lang == 'zh' else 'Memory')}</h2>")

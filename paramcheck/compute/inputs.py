@@ -4,7 +4,9 @@ An input builder takes ``(config, shape)`` and returns one keyword argument of a
 tensor where a model reads values (masks turned into lengths, token ids), or a plain value. The factories below make
 the builders (``latents``, ``text_states``, ``text_mask``, ``per_sample``, ``when``) and ``inputs(**builders)`` joins
 them into the builder of a forward's keyword arguments; ``recipes.RECIPES`` lists them per component class, the way
-fvcore lists its op handles. The ``describe_*`` functions say what a forward sees, read off the tensors built for it.
+fvcore lists its op handles. ``realize`` makes built inputs real (on a device, for ``bench``) or moves them to the
+run's dtype on meta (for the op trace of the latency prediction). The ``describe_*`` functions say what a forward
+sees, read off the tensors built for it.
 Shapes follow the pipeline code of diffusers 0.42 (the line that builds an input is named where it is not obvious).
 """
 
@@ -14,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
+from torch.utils._pytree import tree_flatten, tree_map
 
 from ..errors import ConfigError
 from ..limits import MAX_INPUT_ELEMENTS
@@ -40,6 +43,8 @@ __all__ = [
     "patch",
     "per_sample",
     "prompt_tokens",
+    "realize",
+    "resident_tensors",
     "safety_inputs",
     "text_inputs",
     "text_mask",
@@ -250,3 +255,43 @@ def latent_scales(class_name: str | None, config: Config) -> tuple[int, int] | N
         down = config.get("temperal_downsample", [False, True, True])
         return 2 ** len(down), 2 ** sum(bool(d) for d in down)
     return None
+
+
+# --- inputs made real ---------------------------------------------------------------------------------------------
+
+
+def realize(
+    kwargs: Inputs, *, device: str | torch.device, dtype: torch.dtype, generator: torch.Generator | None = None
+) -> Inputs:
+    """Built inputs with their meta tensors replaced by tensors of the same shapes on ``device``.
+
+    Floating inputs become ``dtype`` (standard normal values on a real device), integer ids zeros (token 0, class 0,
+    timestep 0 are valid everywhere), complex ones keep their dtype; CPU tensors (masks a model reads values from)
+    move to ``device``, except to meta, where they stay readable. On meta, floating tensors take ``dtype``.
+    """
+    target = torch.device(device)
+
+    def convert(value: Any) -> Any:
+        if not isinstance(value, torch.Tensor) or isinstance(value, torch.nn.Parameter):
+            return value
+        if value.device.type == "meta":
+            if target.type == "meta":
+                wanted = dtype if value.dtype.is_floating_point else value.dtype
+                return torch.empty(value.shape, dtype=wanted, device="meta")
+            if value.dtype.is_floating_point:
+                return torch.randn(value.shape, dtype=dtype, device=target, generator=generator)
+            if value.dtype.is_complex:
+                return torch.randn(value.shape, dtype=value.dtype, device=target, generator=generator)
+            return torch.zeros(value.shape, dtype=value.dtype, device=target)
+        if target.type == "meta":
+            return value
+        moved = value.to(target)
+        return moved.to(dtype) if moved.dtype.is_floating_point and moved.dim() > 0 else moved
+
+    converted: Inputs = tree_map(convert, kwargs)
+    return converted
+
+
+def resident_tensors(kwargs: Inputs) -> list[torch.Tensor]:
+    """The CPU tensors among inputs realized on meta: what a GPU run would hold on the device (its masks)."""
+    return [t for t in tree_flatten(kwargs)[0] if isinstance(t, torch.Tensor) and t.device.type == "cpu"]

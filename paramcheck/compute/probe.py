@@ -12,13 +12,16 @@ Two adjustments make a meta forward look like a GPU one:
   ``_scaled_dot_product_efficient_attention`` op, whose FLOPs PyTorch counts the same way (4·B·H·S·S'·D).
 - Inputs a model reads values from (attention masks it turns into Python lengths) are given as small CPU tensors;
   an op that mixes them with meta tensors gets them moved to meta first.
+
+With ``trace=True`` the same pass also records the op trace of ``trace`` (every op a GPU would dispatch, in order,
+at real dtypes), which the latency prediction costs: one forward on meta, not two.
 """
 
 from __future__ import annotations
 
 import contextlib
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +32,7 @@ from torch.utils._pytree import tree_flatten, tree_map
 from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 from .ops import CATEGORIES, CATEGORY_RULES, OpCount, op_category
+from .trace import Trace, Tracer, module_calls, record_attention
 
 __all__ = ["CATEGORIES", "CATEGORY_RULES", "OpCount", "Probe", "ProbeResult", "op_category", "probe_forward"]
 
@@ -52,18 +56,24 @@ def _is_view(func: Any) -> bool:
 
 
 class _FusedAttention(TorchFunctionMode):
-    """Route ``F.scaled_dot_product_attention`` to the fused op a GPU would run (see the module docstring)."""
+    """Route ``F.scaled_dot_product_attention`` to the fused op a GPU would run (see the module docstring); a
+    ``tracer`` records the call as one attention op and sees none of the ops that stand in for it."""
 
-    def __init__(self, probe: Probe) -> None:
+    def __init__(self, probe: Probe, tracer: Tracer | None = None) -> None:
         super().__init__()
         self.probe = probe
+        self.tracer = tracer
 
     def __torch_function__(
         self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
     ) -> Any:
         kwargs = kwargs or {}
         if func is torch.nn.functional.scaled_dot_product_attention:
-            return _efficient_attention(self.probe, *args, **kwargs)
+            if self.tracer is None:
+                return _efficient_attention(self.probe, *args, **kwargs)
+            record_attention(self.tracer, *args, **kwargs)
+            with self.tracer.paused():
+                return _efficient_attention(self.probe, *args, **kwargs)
         return func(*args, **kwargs)
 
 
@@ -177,20 +187,37 @@ class Probe(TorchDispatchMode):  # type: ignore[no-untyped-call]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProbeResult:
-    """One forward: its FLOPs, its ops by cost, and the peak of its live activations."""
+    """One forward: its FLOPs, its ops by cost, the peak of its live activations, and (when asked) its op trace."""
 
     flops: int
     ops: tuple[OpCount, ...]
     peak_activation_bytes: int
+    trace: Trace | None = None
 
 
-def probe_forward(run: Callable[[], Any], *, float_bytes: int = 2) -> ProbeResult:
-    """Run ``run()`` (a forward on meta tensors) under inference mode and record it."""
+def probe_forward(
+    run: Callable[[], Any], *, float_bytes: int = 2, trace: bool = False, resident: Iterable[torch.Tensor] = ()
+) -> ProbeResult:
+    """Run ``run()`` (a forward on meta tensors) under inference mode and record it.
+
+    ``trace``: record the op trace too, in the same pass (``resident``: the CPU tensors among the inputs that a GPU
+    run holds on the device, see ``trace.trace_forward``).
+    """
     counter = FlopCounterMode(display=False)
     probe = Probe(float_bytes=float_bytes)
+    tracer = Tracer(resident) if trace else None
     # The probe is entered first so that it sees the ops FlopCounterMode lets through: composite ops such as
     # aten.linear reach the innermost mode undecomposed, and only their parts (addmm, ...) carry FLOP formulas.
-    with torch.inference_mode(), probe, _FusedAttention(probe), counter:
+    # The tracer, entered last, sees each op first: it records a composite op whole, then its parts as they go on
+    # to the counter and the probe.
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(torch.inference_mode())
+        stack.enter_context(probe)
+        stack.enter_context(_FusedAttention(probe, tracer))
+        stack.enter_context(counter)
+        if tracer is not None:
+            stack.enter_context(module_calls(tracer))
+            stack.enter_context(tracer)
         out = run()
         del out
     ops = probe.records()
@@ -198,4 +225,5 @@ def probe_forward(run: Callable[[], Any], *, float_bytes: int = 2) -> ProbeResul
     by_ops = sum(r.calls * r.flops for r in ops)
     if total != by_ops:  # both use the same formulas; a difference means an op escaped the probe
         raise AssertionError(f"FLOP counts disagree: FlopCounterMode {total:,} vs per-op {by_ops:,}")
-    return ProbeResult(flops=int(total), ops=ops, peak_activation_bytes=probe.peak)
+    recorded = tracer.trace() if tracer is not None else None
+    return ProbeResult(flops=int(total), ops=ops, peak_activation_bytes=probe.peak, trace=recorded)

@@ -3,6 +3,8 @@
 ``RECIPES`` maps a component class to a ``Recipe``, made by a few factories (``latent_denoiser``, ``denoiser``,
 ``decoder``) from the input builders of ``inputs``. A class with no recipe here is skipped with a note, never
 guessed. The workload defaults per pipeline are ``workload.DEFAULTS``; ``defaults_for`` picks a model's row.
+``plan_forwards`` lists the forwards of one call (what each component sees, how often it runs): the FLOP count, the
+latency prediction and ``bench`` all start from it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ..sources import ModelSource
+from ..sources import ComponentSpec, ModelSource
 from . import inputs as mi
 from .inputs import (
     CLIP_TOKENS,
@@ -40,15 +42,17 @@ from .inputs import (
     text_states,
     when,
 )
-from .workload import DEFAULTS, ForwardShape, Role, defaults_for, workload_for
+from .workload import DEFAULTS, ForwardShape, Role, Workload, defaults_for, workload_for
 
 __all__ = [
     "DEFAULTS",
     "RECIPES",
     "Forward",
+    "ForwardPlan",
     "Recipe",
     "defaults_for",
     "latent_scales",
+    "plan_forwards",
     "recipe_for",
     "workload_for",
 ]
@@ -305,3 +309,45 @@ def latent_scales(source: ModelSource) -> tuple[int, int]:
         if scales is not None:
             return scales
     return 8, 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ForwardPlan:
+    """One component's forward in a call: its spec, its recipe, what it sees and how often it runs."""
+
+    spec: ComponentSpec
+    recipe: Recipe
+    shape: ForwardShape
+    forwards: int
+
+    @property
+    def component(self) -> str:
+        return self.spec.name
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self.spec.config or {})
+
+    def inputs(self) -> Inputs:
+        """The keyword arguments of one forward, on meta (see ``inputs.realize`` for real ones)."""
+        return self.recipe.inputs(self.config, self.shape)
+
+    def describe(self, kwargs: Inputs) -> str:
+        return self.recipe.describe(kwargs, self.config)
+
+    def forward(self, module: torch.nn.Module, kwargs: Inputs) -> Forward:
+        return lambda: self.recipe.run(module, kwargs)
+
+
+def plan_forwards(source: ModelSource, workload: Workload) -> tuple[ForwardPlan, ...]:
+    """Every component of ``source`` with a recipe and a config, in the order the roles run."""
+    scales = latent_scales(source)
+    plans = []
+    for spec in source.components:
+        recipe = recipe_for(spec.class_name)
+        if recipe is None or spec.config is None:
+            continue
+        shape = workload.forward_shape(spec.name, recipe.role, scales)
+        plans.append(ForwardPlan(spec=spec, recipe=recipe, shape=shape, forwards=workload.forwards(recipe.role)))
+    plans.sort(key=lambda p: list(Role).index(p.recipe.role))
+    return tuple(plans)

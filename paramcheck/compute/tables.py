@@ -15,11 +15,13 @@ from .analysis import Analysis
 from .flops import FLOP_NOTE, LENGTH_NOTE, FlopReport
 from .latency import ESTIMATE_NOTE, LatencyReport
 from .memory import GIB, MEMORY_NOTE, WEIGHT_FORMATS, MemoryReport, WeightFormat
+from .predict import ModelPrediction
 
 __all__ = [
     "compute_compare_grid",
     "flops_grids",
     "flops_table",
+    "latency_notes",
     "memory_fit_grid",
     "memory_fit_table",
     "memory_weights_grid",
@@ -89,10 +91,14 @@ def _time_scale(seconds: Iterable[float]) -> _Scale:
 
 
 def flops_grids(
-    report: FlopReport, latency: LatencyReport | None = None, options: RenderOptions | None = None
+    report: FlopReport,
+    latency: LatencyReport | None = None,
+    options: RenderOptions | None = None,
+    prediction: ModelPrediction | None = None,
 ) -> tuple[Grid, ...]:
-    """The FLOPs of one call per component forward, with the latency estimate; wide, with the inputs and the split
-    by op kind, narrow, the split as a second table and the inputs as caption lines."""
+    """The FLOPs of one call per component forward, with the latency: ``prediction`` (its profile and stated error
+    in the title) or else the datasheet estimate; wide, with the inputs and the split by op kind, narrow, the split
+    as a second table and the inputs as caption lines."""
     o = options or RenderOptions()
     w = report.workload
     cfg = "CFG" if w.cfg else o.t("no CFG")
@@ -101,8 +107,17 @@ def flops_grids(
         f"{report.model} — {_t(o, 'FLOPs per generation call')}: {w.width}×{w.height}, {w.steps} {o.t('steps')}, "
         f"{w.prompt_length} {o.t('prompt tokens')}, {o.t('batch')} {w.batch}, {cfg}"
     )
+    if prediction is not None:
+        latency = None  # one latency column: the prediction
+        name = prediction.profile.removeprefix("profile ").split(" (")[0]
+        title += f"; latency predicted from profile {name} ({prediction.error} per forward)"
+    predicted = {c.component: c.prediction.seconds for c in prediction.components} if prediction else {}
     times = _time_scale(
-        [latency.total_seconds, *(f.roofline_seconds for f in latency.forwards)] if latency is not None else []
+        [latency.total_seconds, *(f.roofline_seconds for f in latency.forwards)]
+        if latency is not None
+        else [prediction.per_call_seconds, *predicted.values()]
+        if prediction is not None
+        else []
     )
     gpu = f" ({latency.gpu})" if latency is not None else ""
     split = [_t(o, "attention"), _t(o, "linear"), _t(o, "conv")]
@@ -117,6 +132,11 @@ def flops_grids(
         columns += [
             (f"{_t(o, 'est.')} {times.unit} {o.t('/ forward')}{gpu}", True),
             (f"{_t(o, 'est.')} {times.unit} {o.t('/ call')}", True),
+        ]
+    elif prediction is not None:
+        columns += [
+            (f"predicted {times.unit} {o.t('/ forward')} ({name})", True),
+            (f"predicted {times.unit} {o.t('/ call')}", True),
         ]
     total = report.total_flops
     rows = []
@@ -134,6 +154,9 @@ def flops_grids(
         if latency is not None:
             lat = next(x for x in latency.forwards if x.component == f.component)
             row += [times(lat.roofline_seconds, 1), times(lat.forwards * lat.roofline_seconds, 1)]
+        elif prediction is not None:
+            seconds = predicted.get(f.component)
+            row += [times(seconds, 1), times(f.forwards * seconds, 1)] if seconds is not None else ["-", "-"]
         rows.append(row)
     whole = [percent(report.category_flops(c), total, digits=1) for c in ("attention", "linear", "conv")]
     footer = [o.t("total")]
@@ -145,6 +168,8 @@ def flops_grids(
     footer += [scale(total), "100.0%"]
     if latency is not None:
         footer += ["", times(latency.total_seconds, 1)]
+    elif prediction is not None:
+        footer += ["", times(prediction.per_call_seconds, 1)]
     caption: tuple[str, ...] = ()
     if o.narrow:
         caption = (
@@ -172,9 +197,19 @@ def flops_grids(
 
 
 def flops_table(
-    report: FlopReport, latency: LatencyReport | None = None, options: RenderOptions | None = None
+    report: FlopReport,
+    latency: LatencyReport | None = None,
+    options: RenderOptions | None = None,
+    prediction: ModelPrediction | None = None,
 ) -> Table:
-    return to_rich(flops_grids(report, latency, options)[0])
+    return to_rich(flops_grids(report, latency, options, prediction)[0])
+
+
+def latency_notes(prediction: ModelPrediction | None, latency: LatencyReport | None) -> tuple[str, ...]:
+    """The words the latency column is shown with: the prediction's stated error and profile, or the estimate's."""
+    if prediction is not None:
+        return (prediction.error_note,)
+    return latency.notes if latency is not None else ()
 
 
 def _gib(value: int) -> str:
