@@ -353,3 +353,26 @@ def test_cli_compare_layer_types(tiny_folder: Path, capsys: pytest.CaptureFixtur
     assert "feed-forward" in out
     data = _json(capsys, ["compare", str(tiny_folder), str(tiny_folder), "--json"])
     assert [len(entry["views"]) for entry in data["views"]] == [3, 3]
+
+
+def test_vae_encoder_and_decoder_classes_named_by_their_model() -> None:
+    """Stable Audio's VAE (AutoencoderOobleck) names its halves OobleckEncoder/OobleckDecoder: the container view puts
+    both halves under "vae", whatever their class is called (expected: the halves' own parameter sums)."""
+    from diffusers import AutoencoderOobleck
+
+    vae = AutoencoderOobleck(
+        encoder_hidden_size=4,
+        downsampling_ratios=[2],
+        channel_multiples=[1],
+        decoder_channels=4,
+        decoder_input_channels=2,
+        audio_channels=1,
+    )
+    blocks = ("Resnet", "ResBlock", "ResidualBlock", "TransformerBlock")
+    inner = {type(m).__name__ for m in vae.modules()}
+    assert not any(b in name for b in blocks for name in inner)  # no nested container takes a share first
+    encoder = sum(p.numel() for p in vae.encoder.parameters())
+    decoder = sum(p.numel() for p in vae.decoder.parameters())
+    assert encoder + decoder == sum(p.numel() for p in vae.parameters())
+    container = as_dict(views_of(vae)["container"])
+    assert container == {"vae": encoder + decoder}
