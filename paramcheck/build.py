@@ -36,6 +36,7 @@ __all__ = [
     "BuiltModel",
     "Progress",
     "build_component",
+    "build_component_noting_unused",
     "build_model",
     "check_trusted",
     "default_dtype",
@@ -326,6 +327,13 @@ def build_component(
     """
     module, _ = _build(spec, device=device, trusted=check_trusted(trusted_libraries), strict=strict, dtype=dtype)
     return module
+
+
+def build_component_noting_unused(
+    spec: ComponentSpec, *, device: str | torch.device = "meta", trusted_libraries: Collection[str] = ()
+) -> tuple[torch.nn.Module | None, tuple[str, ...]]:
+    """``build_component``, and the config keys the class does not take (the class ignores them)."""
+    return _build(spec, device=device, trusted=check_trusted(trusted_libraries), strict=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -155,14 +155,15 @@ def open_cache(enabled: bool = True) -> ResultCache | None:
     return ResultCache(cache_dir()) if enabled else None
 
 
-def _report(source: ModelSource, components: Iterable[ComponentCounts]) -> ModelReport:
+def _report(source: ModelSource, counted: Iterable[ComponentCounts]) -> ModelReport:
     """A report of counted components, as ``count.count_model`` writes it for a meta build."""
+    components = tuple(counted)
     return ModelReport(
         model=source.model,
         source=source.info,
         device="meta",
-        components=tuple(components),
-        notes=(META_NOTE, *source.notes),
+        components=components,
+        notes=(META_NOTE, *source.notes, *(c.unused_keys_note for c in components if c.unused_keys_note)),
     )
 
 
@@ -193,15 +194,15 @@ def cached_report(
                 found[spec.name] = hit
     missing = [spec for spec in specs if spec.name not in found]
     if missing:
-        from .build import build_component
+        from .build import build_model
         from .count import count_component
 
+        if built is None or any(spec.name not in built.modules for spec in missing):
+            built = build_model(source, components=[spec.name for spec in missing], trusted_libraries=trusted_libraries)
         for spec in missing:
-            if built is not None and spec.name in built.modules:
-                module = built.modules[spec.name]
-            else:
-                module = build_component(spec, trusted_libraries=trusted_libraries)
-            counts = count_component(spec, module, layers=layers, taxonomy=taxonomy)
+            module = built.modules[spec.name]
+            unused = built.unused.get(spec.name, ())
+            counts = count_component(spec, module, layers=layers, taxonomy=taxonomy, unused_config_keys=unused)
             found[spec.name] = counts
             if cache is not None:
                 cache.put("counts", keys[spec.name], counts)

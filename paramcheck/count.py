@@ -115,7 +115,7 @@ def count_model(built: BuiltModel, *, layers: bool = False, taxonomy: Taxonomy |
         )
         for spec in built.source.components
     )
-    notes = (*built.source.notes, *(_unused_note(c) for c in components if c.unused_config_keys))
+    notes = (*built.source.notes, *(c.unused_keys_note for c in components if c.unused_keys_note))
     if built.device == "meta":
         notes = (META_NOTE, *notes)
     return ModelReport(
@@ -124,14 +124,6 @@ def count_model(built: BuiltModel, *, layers: bool = False, taxonomy: Taxonomy |
         device=built.device,
         components=components,
         notes=notes,
-    )
-
-
-def _unused_note(counts: ComponentCounts) -> str:
-    keys = ", ".join(counts.unused_config_keys)
-    return (
-        f"{counts.name}: {counts.class_name} does not take config key(s) {keys}; they were ignored "
-        "(a misspelling counts the class default instead)"
     )
 
 

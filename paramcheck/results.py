@@ -241,6 +241,17 @@ class ComponentCounts(Result):
     def view(self, name: str) -> LayerView | None:
         return next((view for view in self.views if view.view == name), None)
 
+    @property
+    def unused_keys_note(self) -> str | None:
+        """The report's note on config keys the class does not take (``None`` when there are none)."""
+        if not self.unused_config_keys:
+            return None
+        keys = ", ".join(self.unused_config_keys)
+        return (
+            f"{self.name}: {self.class_name} does not take config key(s) {keys}; they were ignored "
+            "(a misspelling counts the class default instead)"
+        )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SourceInfo(Result):

@@ -38,7 +38,7 @@ def test_warm_report_equals_a_fresh_count_and_builds_nothing(
     cold = cached_report(source, cache=cache, layers=True)
     assert cold == fresh
     assert len(list(tmp_path.rglob("*.json"))) == len(source.components)
-    monkeypatch.setattr(paramcheck.build, "build_component", _no_build)
+    monkeypatch.setattr(paramcheck.build, "_build", _no_build)
     warm = cached_report(source, cache=cache, layers=True)
     assert warm == fresh
     assert json.dumps(warm.to_dict()) == json.dumps(fresh.to_dict())
@@ -86,7 +86,7 @@ def test_cached_flops_equal_fresh_flops(tiny_pipeline: Path, tmp_path: Path, mon
     fresh = analyse(str(tiny_pipeline), **WORKLOAD)  # type: ignore[arg-type]
     cache = ResultCache(tmp_path)
     assert analyse(str(tiny_pipeline), cache=cache, **WORKLOAD) == fresh  # type: ignore[arg-type]
-    monkeypatch.setattr(paramcheck.build, "build_component", _no_build)
+    monkeypatch.setattr(paramcheck.build, "_build", _no_build)
     monkeypatch.setattr(paramcheck.build, "build_model", _no_build)
     assert analyse(str(tiny_pipeline), cache=cache, **WORKLOAD) == fresh  # type: ignore[arg-type]
     other = analyse(str(tiny_pipeline), flops=False, cache=cache)  # counts cached, no FLOPs needed
@@ -130,7 +130,7 @@ def test_the_gate_builds_unless_asked_to_use_the_cache(
     monkeypatch.setenv(result_cache.CACHE_ENV, str(tmp_path))
     overrides = (("tiny", str(tiny_pipeline_configs_only)),)
     fresh = ModelCache(AuditPlan(AuditOptions(overrides=overrides, cache=True))).report("tiny")  # fills the cache
-    monkeypatch.setattr(paramcheck.build, "build_component", _no_build)
+    monkeypatch.setattr(paramcheck.build, "_build", _no_build)
     assert ModelCache(AuditPlan(AuditOptions(overrides=overrides, cache=True))).report("tiny") == fresh
     with pytest.raises(AssertionError, match="built a component"):  # the default: build from the configs
         ModelCache(AuditPlan(AuditOptions(overrides=overrides))).report("tiny")

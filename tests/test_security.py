@@ -181,10 +181,11 @@ def test_a_config_key_the_class_does_not_take_is_reported(
     assert any("num_layer" in note for note in report["notes"])
 
 
-def test_check_fails_on_a_config_key_the_class_does_not_take(
+def test_check_names_a_config_key_the_class_does_not_take(
     typo_pipeline: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["check", str(typo_pipeline)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("paramcheck: error: ")
-    assert "does not take config key 'num_layer'" in err
+    """The loaders ignore a key the class does not take (transformers' own save_pretrained writes some), so check
+    judges the weights as they do, and names the key: a misspelling counts the class default."""
+    main(["check", str(typo_pipeline)])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "config key(s) num_layer not taken by" in out

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from ..build import build_component
+from ..build import build_component_noting_unused
 from ..count import buffer_counts, parameter_count
 from ..errors import ConfigError
 from ..results import LayerView, Result
@@ -513,7 +513,9 @@ def compare_with_architecture(
     seen: set[str] = set()
     for named in specs:
         spec, loaded_as = as_loaded(named)
-        module = build_component(spec, trusted_libraries=trusted_libraries, strict=True)
+        # a key the class does not take is reported, not refused: the loaders ignore it too (transformers' own
+        # save_pretrained writes some), but a misspelled key counts the class default, so the user must see it
+        module, unused = build_component_noting_unused(spec, trusted_libraries=trusted_libraries)
         if module is None:
             continue
         seen.add(spec.name)
@@ -522,7 +524,12 @@ def compare_with_architecture(
             checks += _without_safetensors(spec, module)
             continue
         check = check_component(spec, module, stored, views=views)
-        checks.append(dataclasses.replace(check, notes=(loaded_as, *check.notes)) if loaded_as else check)
+        ignored = (
+            f"config key(s) {', '.join(unused)} not taken by {spec.class_name}: ignored, as the loaders ignore them "
+            "(a misspelling counts the class default instead)"
+        )
+        extra = tuple(note for note in (loaded_as, ignored if unused else None) if note)
+        checks.append(dataclasses.replace(check, notes=(*extra, *check.notes)) if extra else check)
     for stored in report.components:
         if stored.name not in seen:
             note = "no config to compare with: counted by header only (give --against MODEL[:COMPONENT])"
