@@ -282,7 +282,13 @@ def test_device_meta_skips_loading(suite: pytest.Pytester, versions: dict[str, P
             "ERROR: --snapshot-update with node id 'audits/test_snapshots.py::test_counts' would drop*",
         ),
         (
-            ("--snapshot-update", "--deselect", "audits/test_snapshots.py::test_counts[tiny-vae]"),
+            (
+                "--snapshot-update",
+                "--models",
+                "flux.1-dev",
+                "--deselect",
+                "audits/test_snapshots.py::test_counts[tiny-vae]",
+            ),
             "ERROR: --snapshot-update with --deselect node id 'audits/test_snapshots.py::test_counts[[]tiny-vae[]]'*",
         ),
         (
@@ -290,7 +296,10 @@ def test_device_meta_skips_loading(suite: pytest.Pytester, versions: dict[str, P
             "ERROR: --paramcheck-model '../escaped=.': the id '../escaped' names the model's snapshot*",
         ),
         (("--model", "a/b=."), "ERROR: --paramcheck-model 'a/b=.': the id 'a/b' names the model's snapshot file*"),
-        (("-o", "paramcheck_snapshot_dir=../outside"), "ERROR: paramcheck_snapshot_dir = '../outside': leads outside*"),
+        (
+            ("--models", "flux.1-dev", "-o", "paramcheck_snapshot_dir=../outside"),
+            "ERROR: paramcheck_snapshot_dir = '../outside': leads outside*",
+        ),
     ],
 )
 def test_bad_options_are_one_line_usage_errors(suite: pytest.Pytester, args: tuple[str, ...], message: str) -> None:
