@@ -16,7 +16,7 @@ from typing import Any
 from .errors import ConfigError, ParamcheckError, SourceError, first_line
 from .limits import MAX_FILE_BYTES, MAX_JSON_DEPTH, Limit
 
-__all__ = ["json_depth", "parse_json", "read_json", "read_regular", "write_atomic"]
+__all__ = ["is_dir", "is_file", "json_depth", "parse_json", "read_json", "read_regular", "write_atomic"]
 
 
 def read_json(path: Path, *, limit: Limit = MAX_FILE_BYTES) -> dict[str, Any]:
@@ -129,3 +129,20 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def is_file(path: Path) -> bool:
+    """``path.is_file()``, false where the path cannot even be looked at (a name too long, a folder without read
+    permission): the reader that follows names the problem in one line."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def is_dir(path: Path) -> bool:
+    """``path.is_dir()``, false where the path cannot be looked at (see ``is_file``)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False

@@ -11,6 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..fileio import is_file
 from ..sources.headers import read_header
 from .gguf import GgufReport, inspect_gguf, is_gguf
 from .lora import LoraReport, inspect_lora, is_adapter, is_lora
@@ -35,7 +36,7 @@ def file_kind(text: str | Path) -> FileKind:
     path = Path(text).expanduser()
     if is_adapter(path):
         return FileKind.LORA
-    if not path.is_file():
+    if not is_file(path):
         return FileKind.MODEL
     if is_gguf(path):
         return FileKind.GGUF

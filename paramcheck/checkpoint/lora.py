@@ -32,6 +32,7 @@ import torch
 
 from ..build import build_component
 from ..errors import CheckpointError, ConfigError, first_line
+from ..fileio import is_dir, is_file
 from ..results import Result
 from ..sources import ComponentSpec, ModelSource
 from ..sources.headers import Header, TensorInfo, read_header
@@ -156,7 +157,7 @@ class LoraReport(Result):
 
 def is_adapter(path: Path) -> bool:
     """A peft adapter folder: ``adapter_config.json`` beside its weights."""
-    return path.is_dir() and (path / "adapter_config.json").is_file()
+    return is_dir(path) and is_file(path / "adapter_config.json")
 
 
 def _role(name: str) -> tuple[re.Match[str], str, str] | None:

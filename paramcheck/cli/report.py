@@ -12,6 +12,7 @@ from ..cache import cached_report
 from ..dtypes import DTYPE_NAMES
 from ..envelope import envelope
 from ..errors import ConfigError
+from ..fileio import is_file
 from ..listing import fold, merge_views, select, select_records, unfolded
 from ..sources import resolve
 from .common import (
@@ -100,7 +101,7 @@ def report_command(args: argparse.Namespace) -> int:
     path = Path(args.model).expanduser()
     # A folder is a model unless it is a peft adapter (checkpoint.lora.is_adapter): decided here without importing
     # checkpoint.files, which imports torch, so that a cached report of a folder stays torch-free.
-    if args.revision is None and (path.is_file() or (path / "adapter_config.json").is_file()):
+    if args.revision is None and (is_file(path) or is_file(path / "adapter_config.json")):
         from ..checkpoint.files import FileKind, file_kind
 
         kind = file_kind(args.model)
