@@ -20,7 +20,7 @@ import psutil
 import torch
 from accelerate.utils import compute_module_sizes
 
-from .build import build_component, quiet, resolve_class
+from .build import build_component, default_dtype, quiet, resolve_class
 from .count import count_component
 from .devices import DEVICE_MAPS, resolve_device
 from .dtypes import LOADABLE_DTYPES, canonical_dtype
@@ -350,16 +350,6 @@ def _measured() -> Iterator[_Cost]:
     cost.host_rss_growth = _host_rss() - rss_before
 
 
-@contextlib.contextmanager
-def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(previous)
-
-
 def weight_variant(spec: ComponentSpec, variant: str | None) -> str | None:
     """The ``variant=`` to load ``spec`` with: ``variant`` where its folder has it (a pipeline's other components
     load their default weights, as the pipelines do), else the only variant a folder without default weights holds."""
@@ -410,7 +400,7 @@ def _from_pretrained(
 
 
 def _materialize(spec: ComponentSpec, device: str, dtype: torch.dtype, trusted: Collection[str]) -> torch.nn.Module:
-    with _default_dtype(dtype):
+    with default_dtype(dtype):
         module = build_component(spec, device=device, trusted_libraries=trusted)
     if module is None:
         raise SourceError(f"{spec.location}: {spec.class_name} has no weights to materialize")

@@ -19,6 +19,7 @@ from ..errors import CheckpointError, first_line
 from ..results import Result, pairs
 from ..sources.headers import TensorInfo
 from .singlefile import SingleFileReport, inspect_tensors, is_single_file
+from .summary import dtype_totals
 
 __all__ = ["GgufReport", "GgufTypeCount", "inspect_gguf", "is_gguf"]
 
@@ -110,12 +111,7 @@ def inspect_gguf(path: str | Path, *, against: str | None = None, check: bool = 
     the logical shapes (checked against ``against`` or the bundled release identified)."""
     path = Path(path).expanduser()
     fields, tensors = read_gguf(path)
-    rows: dict[str, list[int]] = {}
-    for t in tensors:
-        row = rows.setdefault(t.dtype, [0, 0, 0])
-        row[0] += 1
-        row[1] += t.elements
-        row[2] += t.nbytes
+    rows = dtype_totals(tensors)
     types = tuple(
         GgufTypeCount(qtype=q, tensors=n, parameters=p, bytes=b)
         for q, (n, p, b) in sorted(rows.items(), key=lambda kv: -kv[1][1])

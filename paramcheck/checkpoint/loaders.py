@@ -33,25 +33,11 @@ import torch
 from ..build import quiet, resolve_class
 from ..errors import ConfigError, first_line
 from ..sources import ComponentSpec
+from .traced import TORCH_DTYPES
 
-__all__ = ["TORCH_DTYPES", "LoaderVerdict", "as_loaded", "base_class_fits", "loader_verdict"]
+__all__ = ["LoaderVerdict", "as_loaded", "base_class_fits", "loader_verdict"]
 
 # safetensors dtype -> torch dtype of the meta tensor standing for it (the loaders compare shapes, not dtypes)
-TORCH_DTYPES = {
-    "F64": torch.float64,
-    "F32": torch.float32,
-    "F16": torch.float16,
-    "BF16": torch.bfloat16,
-    "I64": torch.int64,
-    "I32": torch.int32,
-    "I16": torch.int16,
-    "I8": torch.int8,
-    "U8": torch.uint8,
-    "BOOL": torch.bool,
-    "F8_E4M3": torch.float8_e4m3fn,
-    "F8_E5M2": torch.float8_e5m2,
-}
-
 Stored = Mapping[str, tuple[str, tuple[int, ...]]]  # stored name -> (safetensors dtype, shape)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import first_line
 from ..results import Result, json_field
 from ..sources import ComponentSpec, read_folder
-from ..sources.headers import Header, fail, read_header, read_index
+from ..sources.headers import Header, TensorInfo, fail, read_header, read_index
 from ..sources.local import MODULES, choose_variant, variant_files
 from ..sources.spec import CONFIG, INDEX_SUFFIX, MODEL_INDEX, WEIGHT_STEMS
 from .quantization import QUANTIZATION_NOTES, TensorRole, classify_tensors
@@ -28,6 +28,7 @@ __all__ = [
     "CheckpointKind",
     "CheckpointReport",
     "DtypeCount",
+    "dtype_totals",
     "find_weights",
     "folder_specs",
     "read_checkpoint",
@@ -91,6 +92,15 @@ class CheckpointReport(Result):
         return next((c for c in self.components if c.name == name), None)
 
 
+def dtype_totals(tensors: Iterable[TensorInfo]) -> dict[str, tuple[int, int, int]]:
+    """``{dtype: (tensors, elements, bytes)}`` of ``tensors``: a file's mix of stored dtypes (or GGUF types)."""
+    rows: dict[str, tuple[int, int, int]] = {}
+    for t in tensors:
+        n, elements, nbytes = rows.get(t.dtype, (0, 0, 0))
+        rows[t.dtype] = (n + 1, elements + t.elements, nbytes + t.nbytes)
+    return rows
+
+
 def summarize(
     name: str, headers: tuple[Header, ...], *, config: Mapping[str, Any] | None = None
 ) -> CheckpointComponent:
@@ -103,12 +113,7 @@ def summarize(
                 other = seen[t.name].rpartition("/")[2]
                 raise fail(h.file, f"tensor {t.name!r} is also in {other}; a tensor belongs to one shard")
             seen[t.name] = h.file
-    rows: dict[str, list[int]] = {}
-    for t in tensors:
-        row = rows.setdefault(t.dtype, [0, 0, 0])
-        row[0] += 1
-        row[1] += t.elements
-        row[2] += t.nbytes
+    rows = dtype_totals(tensors)
     quant = config.get("quantization_config") if config else None
     roles, scheme = classify_tensors(tensors, quant if isinstance(quant, Mapping) else None)
     auxiliary = [r for r in roles if r.auxiliary]

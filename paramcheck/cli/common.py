@@ -172,18 +172,7 @@ def add_compute_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--flops", action="store_true", help="FLOPs/MACs per component and per image, predicted latency")
     g.add_argument("--memory", action="store_true", help="weights per format, cards that fit, activation memory")
     g.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page (FILE.html) of the tables")
-    g.add_argument("--height", type=positive, help="with --flops/--memory: image height in pixels")
-    g.add_argument("--width", type=positive, help="with --flops/--memory: image width in pixels")
-    g.add_argument("--steps", type=positive, help="with --flops/--memory: denoising steps")
-    g.add_argument("--prompt-length", type=positive, help="with --flops/--memory: prompt tokens of the text encoders")
-    g.add_argument("--batch", type=positive, help="with --flops/--memory: images per call (default 1)")
-    g.add_argument("--frames", type=positive, help="with --flops/--memory: video frames (default the pipeline's)")
-    g.add_argument(
-        "--cfg",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="with --flops/--memory: classifier-free guidance on/off",
-    )
+    add_workload_options(g, note="with --flops/--memory: ")
     g.add_argument(
         "--gpu",
         help="with --flops: GPU of the latency: a measured profile (H200, the default, or a file from paramcheck "
@@ -192,17 +181,19 @@ def add_compute_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_workload_options(group: argparse._ActionsContainer) -> None:
-    """``--height --width --steps --prompt-length --batch --frames --cfg`` for a command that always runs the
-    workload (``bench``); ``report`` has them in ``add_compute_options``."""
-    group.add_argument("--height", type=positive, help="image height in pixels")
-    group.add_argument("--width", type=positive, help="image width in pixels")
-    group.add_argument("--steps", type=positive, help="denoising steps")
-    group.add_argument("--prompt-length", type=positive, help="prompt tokens seen by the text encoders")
-    group.add_argument("--batch", type=positive, help="images per call (default 1)")
-    group.add_argument("--frames", type=positive, help="video frames (video pipelines; default the pipeline's own)")
+def add_workload_options(group: argparse._ActionsContainer, *, note: str = "") -> None:
+    """``--height --width --steps --prompt-length --batch --frames --cfg``: the workload's values by name
+    (``WORKLOAD_OPTIONS``); ``note`` prefixes each help (``report`` takes them only with ``--flops/--memory``)."""
+    group.add_argument("--height", type=positive, help=f"{note}image height in pixels")
+    group.add_argument("--width", type=positive, help=f"{note}image width in pixels")
+    group.add_argument("--steps", type=positive, help=f"{note}denoising steps")
+    group.add_argument("--prompt-length", type=positive, help=f"{note}prompt tokens seen by the text encoders")
+    group.add_argument("--batch", type=positive, help=f"{note}images per call (default 1)")
     group.add_argument(
-        "--cfg", action=argparse.BooleanOptionalAction, default=None, help="classifier-free guidance on/off"
+        "--frames", type=positive, help=f"{note}video frames (video pipelines; default the pipeline's own)"
+    )
+    group.add_argument(
+        "--cfg", action=argparse.BooleanOptionalAction, default=None, help=f"{note}classifier-free guidance on/off"
     )
 
 

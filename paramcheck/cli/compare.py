@@ -13,7 +13,6 @@ from ..envelope import envelope
 from ..listing import align_by_role, merge_views
 from ..sources import resolve
 from .common import (
-    WORKLOAD_OPTIONS,
     add_cache_option,
     add_compute_options,
     add_json_options,
@@ -27,6 +26,7 @@ from .common import (
     rich_console,
     taxonomy_of,
     trusted_of,
+    workload_values,
     write_json,
 )
 
@@ -75,7 +75,7 @@ def compare_command(args: argparse.Namespace) -> int:
     if args.flops or args.memory:
         from ..compute.analysis import analyse
 
-        workload = {name: value for name in WORKLOAD_OPTIONS if (value := getattr(args, name)) is not None}
+        workload: dict[str, Any] = dict(workload_values(args))
         analyses = [
             analyse(
                 s,

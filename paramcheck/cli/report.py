@@ -16,7 +16,6 @@ from ..fileio import is_file
 from ..listing import fold, merge_views, select, select_records, unfolded
 from ..sources import resolve
 from .common import (
-    WORKLOAD_OPTIONS,
     add_cache_option,
     add_compute_options,
     add_json_options,
@@ -31,6 +30,7 @@ from .common import (
     rich_console,
     taxonomy_of,
     trusted_of,
+    workload_values,
     write_json,
 )
 
@@ -69,12 +69,8 @@ def report_command_parser(subparsers: Subparsers) -> None:
 
 
 def _refuse_idle_options(args: argparse.Namespace) -> None:
-    """Options that would do nothing in this combination are errors, before any work (``--filter`` without
-    ``--layers`` and ``-o`` without ``--json`` are refused where the other usage errors live)."""
-    if not args.layers:
-        for option, given in (("--depth", args.depth), ("--top", args.top), ("--no-fold", args.no_fold)):
-            if given:
-                raise refuse(option, "selects rows of the layer listing; add --layers, or drop it")
+    """Options that would do nothing in this combination are errors, before any work (those that need another
+    option, such as ``--top`` without ``--layers``, are refused by ``common.refuse_idle_options`` in ``main``)."""
     if args.json:
         if args.top or args.no_fold:
             option = "--top" if args.top else "--no-fold"
@@ -123,7 +119,7 @@ def report_command(args: argparse.Namespace) -> int:
             taxonomy=taxonomy,
             cache=result_cache(args),
             trusted_libraries=trusted,
-            **{name: value for name in WORKLOAD_OPTIONS if (value := getattr(args, name)) is not None},
+            **workload_values(args),
         )
         report = analysis.report
     else:

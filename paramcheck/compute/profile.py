@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..fileio import read_json
 from ..results import Result
 
 __all__ = [
@@ -219,19 +220,9 @@ def parse_profile(data: Any, where: str) -> Profile:
 def load_profile(path: str | Path) -> Profile:
     """A profile file written by ``paramcheck calibrate``."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{path}: no such profile; run paramcheck calibrate -o {path}, or name a shipped one"
-        ) from None
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read the profile ({e.strerror})") from e
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}); re-run paramcheck calibrate") from e
-    return parse_profile(data, str(path))
+    if not path.exists():
+        raise ConfigError(f"{path}: no such profile; run paramcheck calibrate -o {path}, or name a shipped one")
+    return parse_profile(read_json(path), str(path))  # bounded reading, one-line errors for any unreadable file
 
 
 def bundled_profiles() -> dict[str, Profile]:

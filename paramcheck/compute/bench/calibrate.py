@@ -34,14 +34,13 @@ from typing import Any
 import torch
 
 from ...errors import ConfigError, first_line
+from ...load import TORCH_DTYPES
 from ...results import Result
 from ..predict import MEMORY_CLASSES, attention_key, conv_line_key, matmul_line_key, predict_ops
 from ..profile import Grid, Profile, Table1D, architecture_key
 from ..trace import Trace, attention_pairs
 
 __all__ = ["Catalog", "calibrate", "catalog_from_traces", "load_catalog"]
-
-TORCH_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
 def _geometric(start: float, stop: float, ratio: float) -> tuple[int, ...]:
