@@ -189,3 +189,12 @@ def test_check_names_a_config_key_the_class_does_not_take(
     main(["check", str(typo_pipeline)])
     out = " ".join(capsys.readouterr().out.split())
     assert "config key(s) num_layer not taken by" in out
+
+
+def test_a_cached_count_does_not_lift_the_refusal(trusted_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Counted once with --trust-library (and so cached), the same model without it is still refused by name: the
+    result cache never answers for a library the user has not trusted in this run."""
+    assert main(["report", str(trusted_model), "--json", "--trust-library", LIBRARY]) == 0
+    capsys.readouterr()
+    assert main(["report", str(trusted_model), "--json"]) == 2
+    assert LIBRARY in capsys.readouterr().err
