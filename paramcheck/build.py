@@ -29,6 +29,7 @@ import torch
 from .errors import ConfigError, OutOfMemoryError, first_line, is_memory_error
 from .silence import progress_bars_off, silenced
 from .sources import ComponentSpec, ModelSource
+from .sources.spec import CORE_LIBRARIES
 from .validate import check_values, null_int_keys, unused_diffusers_keys, unused_transformers_keys
 
 __all__ = [
@@ -47,7 +48,6 @@ __all__ = [
 ]
 
 Progress = Callable[[str], None]
-CORE_LIBRARIES = ("diffusers", "transformers")
 TRUST_HINT = (
     "--trust-library NAME (CLI), trusted_libraries=[...] (API) or trusted_libraries = [...] under [tool.paramcheck]"
 )

@@ -30,6 +30,7 @@ from .devices import META_NOTE
 from .fileio import write_atomic
 from .results import SCHEMA_VERSION, ComponentCounts, ModelReport, Result
 from .sources import ComponentSpec, ModelSource
+from .sources.spec import CORE_LIBRARIES
 from .taxonomy.rules import CATEGORIES, RULES
 
 if TYPE_CHECKING:
@@ -50,8 +51,6 @@ __all__ = [
 ]
 
 CACHE_ENV = "PARAMCHECK_CACHE"
-# components answered from the cache without a trust setting (build.py builds only these libraries untrusted)
-CACHED_LIBRARIES = frozenset({"diffusers", "transformers"})
 KEY_LIBRARIES = ("torch", "diffusers", "transformers", "paramcheck")
 FORMAT = 1  # of an entry file; bump when the envelope below changes
 
@@ -187,7 +186,7 @@ def cached_report(
     found: dict[str, ComponentCounts] = {}
     if cache is not None:
         for spec in specs:
-            if spec.library not in CACHED_LIBRARIES and spec.library not in trusted_libraries:
+            if spec.library not in CORE_LIBRARIES and spec.library not in trusted_libraries:  # build refuses it
                 continue
             hit = cache.get("counts", keys[spec.name], ComponentCounts)
             if hit is not None:

@@ -15,6 +15,7 @@ from ..results import SourceInfo
 
 __all__ = [
     "CONFIG",
+    "CORE_LIBRARIES",
     "INDEX_SUFFIX",
     "MODEL_INDEX",
     "WEIGHT_STEMS",
@@ -31,6 +32,8 @@ CONFIG = "config.json"
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 WEIGHT_STEMS = ("diffusion_pytorch_model", "model")  # the default weight file names of diffusers, transformers
 INDEX_SUFFIX = ".safetensors.index.json"  # a sharded set's index: <stem>.safetensors.index.json
+# the libraries whose classes paramcheck builds without being told to trust them (build.resolve_class)
+CORE_LIBRARIES = ("diffusers", "transformers")
 MAX_COMPONENTS = 1_000  # a pipeline has a dozen; a model_index.json listing more is not one
 
 
