@@ -19,6 +19,13 @@ def _terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "160")
 
 
+@pytest.fixture(autouse=True)
+def _not_an_xdist_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An outer ``pytest -n N`` leaves ``PYTEST_XDIST_WORKER`` set; a pytest run nested in a test (pytester) is no
+    worker, and syrupy reads the variable to decide whether to print its report."""
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _private_result_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The CLI's result cache in a folder of this session, never the user's (subprocesses inherit it)."""

@@ -93,9 +93,6 @@ def versions(tmp_path_factory: pytest.TempPathFactory, tiny_modules: dict[str, t
 def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """A repository laid out like this one: conftest.py wiring the plugin, the real audits/, a snapshots/ folder."""
     monkeypatch.setenv("PYTHONPATH", str(REPO))  # xdist workers import this checkout's paramcheck
-    # an outer `pytest -n N` leaves PYTEST_XDIST_WORKER set; the nested run is no worker (syrupy reads the variable
-    # and would print no report)
-    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     shutil.copytree(REPO / "audits", pytester.path / "audits", ignore=shutil.ignore_patterns("__pycache__"))
     pytester.makeconftest(CONFTEST)
     pytester.makeini("[pytest]\nverbosity_assertions = 2\nfilterwarnings = ignore::DeprecationWarning\n")
