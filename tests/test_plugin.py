@@ -118,7 +118,7 @@ def _builds(suite: pytest.Pytester) -> dict[str, int]:
     return total
 
 
-@pytest.mark.parametrize("mode", [("-p", "no:xdist", "--strict-markers"), ("-n", "2")])
+@pytest.mark.parametrize("mode", [("-p", "no:xdist", "--strict-markers"), ("-n", "2")], ids=["in-process", "xdist"])
 def test_regression_gate_workflow(
     suite: pytest.Pytester, versions: dict[str, Path], tiny_modules: dict[str, torch.nn.Module], mode: tuple[str, ...]
 ) -> None:
