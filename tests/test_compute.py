@@ -403,3 +403,27 @@ def test_plot_prefers_the_role_view() -> None:
     report = ModelReport(model="m", source=SourceInfo(kind="folder", location="x"), device="meta", components=comps)
     # nearly every leaf of a DiT is a Linear: the role view is the one that says where parameters go
     assert layer_type_rows(report) == ("role", {"attention": 3, "feed_forward": 5})
+
+
+def test_ops_outside_the_rules_are_other() -> None:
+    from paramcheck.compute.ops import CATEGORIES, op_category
+
+    # CATEGORIES ends with the catch-all: an op that is no attention, matmul or convolution is "other"
+    assert CATEGORIES[-1] == "other"
+    assert [op_category(op) for op in ("relu", "_softmax", "native_layer_norm", "mm")] == [
+        "other",
+        "other",
+        "other",
+        "linear",
+    ]
+
+
+def test_a_rule_naming_an_op_exactly_beats_an_earlier_prefix_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    from paramcheck.compute import ops
+
+    # CATEGORY_RULES may be extended; over every aten op name the shipped rules give the same answer either way, so
+    # only an extended table shows that an exact (or exact-plus-overload) name wins over an earlier prefix
+    monkeypatch.setattr(ops, "CATEGORY_RULES", (("mm", "linear"), ("mm_plus", "attention")))
+    assert ops.op_category("mm_plus") == "attention"
+    assert ops.op_category("mm_plus.default") == "attention"
+    assert ops.op_category("mm_other") == "linear"
