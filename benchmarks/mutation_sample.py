@@ -1,10 +1,11 @@
 """A reproducible random sample of the mutants mutmut generated, for a run that fits in minutes (docs/testing.md).
 
 Every mutant of a module with at most ``--per-module`` mutants is taken; a larger module gives a random sample of
-that size (``random.Random(seed)``, names sorted first, so one seed names the same mutants on every machine).
+that size: the first names of a seeded shuffle (``random.Random(seed)`` over the sorted names), so one seed names the
+same mutants on every machine and a smaller sample is part of a larger one.
 The score of a sampled module is then an estimate of the whole module's score.
 
-    python -m mutmut run "paramcheck.ops*"     # once, if mutants/ does not exist yet: generates every mutant
+    python -m mutmut run "paramcheck.compute.ops*"  # once, if mutants/ does not exist yet: generates every mutant
     python -m mutmut run $(python benchmarks/mutation_sample.py --per-module 60)
 """
 
@@ -21,7 +22,8 @@ def sample(mutants: Path, per_module: int, seed: int) -> list[str]:
     names: list[str] = []
     for meta in sorted(mutants.rglob("*.py.meta")):
         keys = sorted(json.loads(meta.read_text())["exit_code_by_key"])
-        names += keys if len(keys) <= per_module else sorted(random.Random(seed).sample(keys, per_module))
+        random.Random(seed).shuffle(keys)
+        names += sorted(keys[:per_module])
     return names
 
 
