@@ -1,8 +1,10 @@
 """Mutation score per module from the last ``mutmut run`` (``tox -e mutation``; docs/testing.md).
 
-score = killed / (mutants - equivalent): a mutant no test covers counts as a survivor, a timeout as killed (the
-mutant made a test hang: the suite noticed). Equivalent mutants (the mutated code behaves the same) are listed with
-their reason in ``benchmarks/mutation_equivalent.json`` ({"mutant name": "why it is equivalent"}) and left out.
+score = killed / (mutants run - equivalent): a mutant no test covers counts as a survivor, a timeout as killed (the
+mutant made a test hang: the suite noticed). "run" of "of": how many of the module's mutants have a result (a sampled
+run, benchmarks/mutation_sample.py, runs some of them). Equivalent mutants (the mutated code behaves the same) are
+listed with their reason in ``benchmarks/mutation_equivalent.json`` ({"mutant name": "why it is equivalent"}) and
+left out.
 
     python benchmarks/mutation_scores.py            # table of every module mutmut has results for
     python benchmarks/mutation_scores.py --survivors
@@ -27,7 +29,7 @@ def main() -> None:
     parser.add_argument("--survivors", action="store_true", help="list the surviving mutants by name")
     args = parser.parse_args()
     equivalent: dict[str, str] = json.loads(EQUIVALENT.read_text()) if EQUIVALENT.is_file() else {}
-    print(f"{'module':44} {'mutants':>8} {'killed':>7} {'survived':>9} {'equiv.':>7} {'score':>7}")
+    print(f"{'module':44} {'run':>5} {'of':>5} {'killed':>7} {'survived':>9} {'equiv.':>7} {'score':>7}")
     survivors: list[str] = []
     for path in walk_mutatable_files():
         data = SourceFileMutationData(path=path)
@@ -45,7 +47,7 @@ def main() -> None:
         scored = counts["killed"] + counts["survived"]
         score = f"{100 * counts['killed'] / scored:.1f}%" if scored else "-"
         print(
-            f"{path!s:44} {len(checked):8} {counts['killed']:7} {counts['survived']:9} "
+            f"{path!s:44} {len(checked):5} {len(statuses):5} {counts['killed']:7} {counts['survived']:9} "
             f"{counts['equivalent']:7} {score:>7}"
         )
     if args.survivors:
