@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,12 @@ import torch
 
 from paramcheck.cache import CACHE_ENV
 from tests.tiny import save_pipeline, tiny_flux_modules
+
+if "mutmut" in sys.modules:
+    # A mutation run (docs/testing.md) forks one process per mutant from the process that ran the tests once. torch's
+    # CPU thread pools do not survive a fork: a forked forward waits for threads it does not have, and the mutant is
+    # counted as a timeout (killed). On one thread there is no pool to lose.
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
