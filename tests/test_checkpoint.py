@@ -454,3 +454,84 @@ def test_non_safetensors_bytes_are_never_quoted_and_fifos_never_opened(tmp_path:
     os.mkfifo(fifo)
     with pytest.raises(CheckpointError, match=r"not a regular file"):
         read_header(fifo)
+
+
+# ------------------------------------------------------------------------------ exact one-line messages (the UI)
+
+
+def index_case(case: str, folder: Path) -> tuple[Path, str]:
+    """A broken sharded set and the whole one-line error it must raise (written by hand: the message is the UI)."""
+    index = folder / "model.safetensors.index.json"
+    shard = "model-00001-of-00001.safetensors"
+    if case == "shard-holds-more":
+        two = {"x": GOOD["x"], "y": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}}
+        write_raw(folder / shard, two, 16)
+        index.write_text(json.dumps({"weight_map": {"x": shard}}))
+        return index, f"{index}: {shard} holds 'y', which the index does not list"
+    if case == "shard-lacks-one":
+        write_raw(folder / shard, GOOD, 8)
+        index.write_text(json.dumps({"weight_map": {"x": shard, "z": shard}}))
+        return index, f"{index}: places 'z' in {shard} but that shard lacks it"
+    if case == "no-weight-map":
+        index.write_text(json.dumps({"metadata": {}}))
+        return index, f"{index}: not a sharded-checkpoint index: no 'weight_map' of tensor name -> shard file"
+    if case == "not-utf8":
+        index.write_bytes(b"\xff{}")
+        return index, f"{index}: not UTF-8 (byte 0xff at offset 0); fix or re-download the file"
+    # a shard name that is no file in the index's folder: refused before any path is built from it
+    name = {"parent-folder": "..", "this-folder": ".", "blank": "   ", "unprintable": "a\x07.safetensors"}[case]
+    index.write_text(json.dumps({"weight_map": {"x": name}}))
+    return index, f"{index}: names shard {name!r}, which is not a file in the index's folder; the index is broken"
+
+
+INDEX_CASES = ["shard-holds-more", "shard-lacks-one", "no-weight-map", "not-utf8"]
+INDEX_CASES += ["parent-folder", "this-folder", "blank", "unprintable"]
+
+
+@pytest.mark.parametrize("case", INDEX_CASES)
+def test_broken_index_message_is_exact(case: str, tmp_path: Path) -> None:
+    index, message = index_case(case, tmp_path)
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(index)
+    assert str(info.value) == message
+
+
+# the files of a folder without safetensors weights -> the weight files its error names (sorted, at most three)
+OTHER_WEIGHTS = {
+    "top-level-bin": (["pytorch_model.bin", "config.json"], "pytorch_model.bin"),
+    "three-of-four": (["d.pt", "c.pth", "b.bin", "a.ckpt", "notes.txt"], "a.ckpt, b.bin, c.pth"),
+    "one-folder-down": (["unet/model.ckpt", "unet/deeper/x.bin", "README.md"], "model.ckpt"),
+    "pt-and-pth": (["vae/vae.pth", "model.pt"], "model.pt, vae.pth"),
+    "none": (["config.json", "weights.onnx", "deep/er/model.bin"], ""),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OTHER_WEIGHTS))
+def test_folder_without_safetensors_names_other_weights(case: str, tmp_path: Path) -> None:
+    files, found = OTHER_WEIGHTS[case]
+    hint = f" (found {found}: convert to safetensors)" if found else ""
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(tmp_path)
+    assert str(info.value) == (
+        f"{tmp_path}: holds no safetensors weights{hint}; paramcheck check reads safetensors headers only"
+    )
+
+
+def test_other_weights_scan_stops_after_10000_entries(tmp_path: Path) -> None:
+    # docs/security-inputs.md: the scan "goes two folder levels deep and at most 10,000 entries". The folder's own
+    # entries come first: 9,999 files and sub/ are 10,000, so sub/x.bin is the 10,001st and is not seen.
+    for i in range(9_999):
+        (tmp_path / f"f{i:04d}.txt").touch()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "x.bin").touch()
+    message = f"{tmp_path}: holds no safetensors weights{{}}; paramcheck check reads safetensors headers only"
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(tmp_path)
+    assert str(info.value) == message.format("")
+    (tmp_path / "f0000.txt").unlink()  # now sub/x.bin is the 10,000th entry
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(tmp_path)
+    assert str(info.value) == message.format(" (found x.bin: convert to safetensors)")
