@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 import torch
+from huggingface_hub import parse_local_safetensors_file_metadata
+from huggingface_hub.utils import SafetensorsFileMetadata
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -22,7 +24,7 @@ from paramcheck.checkpoint.check import CheckReport, check_checkpoint
 from paramcheck.checkpoint.summary import read_checkpoint
 from paramcheck.cli import main
 from paramcheck.errors import CheckpointError, ConfigError
-from paramcheck.sources.headers import read_header
+from paramcheck.sources.headers import hub_header, read_header
 from tests.tiny import TINY_FLUX_TRANSFORMER, save_pipeline
 
 # ---------------------------------------------------------------------------------------------------------- helpers
@@ -535,3 +537,35 @@ def test_other_weights_scan_stops_after_10000_entries(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError) as info:
         read_checkpoint(tmp_path)
     assert str(info.value) == message.format(" (found x.bin: convert to safetensors)")
+
+
+# ---------------------------------------------------------------------- hub headers (huggingface_hub's own parser)
+
+
+def hub_parsed(path: Path, header: bytes, data_bytes: int) -> SafetensorsFileMetadata:
+    """``header`` written as a safetensors file and parsed by huggingface_hub's parser (the one the hub reads use)."""
+    path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * data_bytes)
+    return parse_local_safetensors_file_metadata(path)
+
+
+# written compactly, as the shortest JSON of the header: its bytes counted by hand
+HUB_HEADER = '{"__metadata__":{"format":"pt"},"\u00e9":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'.encode()
+assert len(HUB_HEADER) == 86  # 85 characters, "é" 2 bytes in UTF-8
+
+
+def test_hub_header_bounds_the_data_by_the_shortest_json(tmp_path: Path) -> None:
+    file = "hf://org/name@0123/model.safetensors"
+    parsed = hub_parsed(tmp_path / "m.safetensors", HUB_HEADER, 8)
+    size = 8 + 86 + 8
+    header = hub_header(file, parsed, size)
+    assert [(t.name, t.dtype, t.shape, t.begin, t.end) for t in header.tensors] == [("\u00e9", "F32", (2,), 0, 8)]
+    assert (header.file, header.metadata) == (file, (("format", "pt"),))
+    with pytest.raises(CheckpointError) as info:
+        hub_header(file, parsed, size - 1)
+    assert str(info.value) == (
+        f"{file}: tensor '\u00e9' runs past the end: ends at data byte 8 but the file holds at most 7; truncated?"
+    )
+    # without a size the end is not checked; the entries are still validated
+    assert hub_header(file, parsed, None).tensors == header.tensors
+    lone = hub_parsed(tmp_path / "lone.safetensors", HUB_HEADER.replace(b"\xc3\xa9", rb"\ud800"), 8)
+    assert [t.name for t in hub_header(file, lone, 8 + 90 + 8).tensors] == ["\ud800"]  # 3 bytes in the bound
