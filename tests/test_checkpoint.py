@@ -21,10 +21,11 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from paramcheck.checkpoint.check import CheckReport, check_checkpoint
+from paramcheck.checkpoint.quantization import classify_tensors
 from paramcheck.checkpoint.summary import read_checkpoint
 from paramcheck.cli import main
 from paramcheck.errors import CheckpointError, ConfigError
-from paramcheck.sources.headers import hub_header, read_header
+from paramcheck.sources.headers import TensorInfo, hub_header, read_header
 from tests.tiny import TINY_FLUX_TRANSFORMER, save_pipeline
 
 # ---------------------------------------------------------------------------------------------------------- helpers
@@ -569,3 +570,20 @@ def test_hub_header_bounds_the_data_by_the_shortest_json(tmp_path: Path) -> None
     assert hub_header(file, parsed, None).tensors == header.tensors
     lone = hub_parsed(tmp_path / "lone.safetensors", HUB_HEADER.replace(b"\xc3\xa9", rb"\ud800"), 8)
     assert [t.name for t in hub_header(file, lone, 8 + 90 + 8).tensors] == ["\ud800"]  # 3 bytes in the bound
+
+
+# a 32-input, 6-output linear layer packed by GPTQ: AutoGPTQ's pack writes qweight as int32 of
+# [in_features // 32 * bits, out_features], i.e. [bits, 6] here, so it holds 32 * 6 = 192 values whatever the bits
+# (3 bits: 10 2/3 values per int32, packed across words). The config's bits, else 4; bits GPTQ has no kernel
+# for (5, 9) or that are no integer read as 4.
+GPTQ_BITS = [(2, 2, "16 per int32"), (3, 3, "32/3 per int32"), (4, 4, "8 per int32"), (8, 8, "4 per int32")]
+GPTQ_BITS += [(None, 4, "8 per int32"), (5, 4, "8 per int32"), (9, 4, "8 per int32"), ("8", 4, "8 per int32")]
+
+
+@pytest.mark.parametrize(("bits", "rows", "packing"), GPTQ_BITS)
+def test_gptq_qweight_unpacks_by_the_configs_bits(bits: Any, rows: int, packing: str) -> None:
+    config = {"quant_method": "gptq"} if bits is None else {"quant_method": "gptq", "bits": bits}
+    qweight = TensorInfo(name="q.qweight", dtype="I32", shape=(rows, 6), begin=0, end=rows * 6 * 4)
+    roles, scheme = classify_tensors([qweight], config)
+    assert [(r.logical, r.parameters, r.packing) for r in roles] == [("q.weight", 192, packing)]
+    assert scheme == "gptq"
