@@ -586,4 +586,5 @@ def test_gptq_qweight_unpacks_by_the_configs_bits(bits: Any, rows: int, packing:
     qweight = TensorInfo(name="q.qweight", dtype="I32", shape=(rows, 6), begin=0, end=rows * 6 * 4)
     roles, scheme = classify_tensors([qweight], config)
     assert [(r.logical, r.parameters, r.packing) for r in roles] == [("q.weight", 192, packing)]
+    assert type(roles[0].parameters) is int  # a count: 192, never 192.0 in the report
     assert scheme == "gptq"
