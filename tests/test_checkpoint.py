@@ -15,14 +15,17 @@ from typing import Any
 
 import pytest
 import torch
+from huggingface_hub import parse_local_safetensors_file_metadata
+from huggingface_hub.utils import SafetensorsFileMetadata
 from safetensors import safe_open
 from safetensors.torch import save_file
 
 from paramcheck.checkpoint.check import CheckReport, check_checkpoint
+from paramcheck.checkpoint.quantization import classify_tensors
 from paramcheck.checkpoint.summary import read_checkpoint
 from paramcheck.cli import main
 from paramcheck.errors import CheckpointError, ConfigError
-from paramcheck.sources.headers import read_header
+from paramcheck.sources.headers import TensorInfo, hub_header, read_header
 from tests.tiny import TINY_FLUX_TRANSFORMER, save_pipeline
 
 # ---------------------------------------------------------------------------------------------------------- helpers
@@ -454,3 +457,134 @@ def test_non_safetensors_bytes_are_never_quoted_and_fifos_never_opened(tmp_path:
     os.mkfifo(fifo)
     with pytest.raises(CheckpointError, match=r"not a regular file"):
         read_header(fifo)
+
+
+# ------------------------------------------------------------------------------ exact one-line messages (the UI)
+
+
+def index_case(case: str, folder: Path) -> tuple[Path, str]:
+    """A broken sharded set and the whole one-line error it must raise (written by hand: the message is the UI)."""
+    index = folder / "model.safetensors.index.json"
+    shard = "model-00001-of-00001.safetensors"
+    if case == "shard-holds-more":
+        two = {"x": GOOD["x"], "y": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}}
+        write_raw(folder / shard, two, 16)
+        index.write_text(json.dumps({"weight_map": {"x": shard}}))
+        return index, f"{index}: {shard} holds 'y', which the index does not list"
+    if case == "shard-lacks-one":
+        write_raw(folder / shard, GOOD, 8)
+        index.write_text(json.dumps({"weight_map": {"x": shard, "z": shard}}))
+        return index, f"{index}: places 'z' in {shard} but that shard lacks it"
+    if case == "no-weight-map":
+        index.write_text(json.dumps({"metadata": {}}))
+        return index, f"{index}: not a sharded-checkpoint index: no 'weight_map' of tensor name -> shard file"
+    if case == "not-utf8":
+        index.write_bytes(b"\xff{}")
+        return index, f"{index}: not UTF-8 (byte 0xff at offset 0); fix or re-download the file"
+    # a shard name that is no file in the index's folder: refused before any path is built from it
+    name = {"parent-folder": "..", "this-folder": ".", "blank": "   ", "unprintable": "a\x07.safetensors"}[case]
+    index.write_text(json.dumps({"weight_map": {"x": name}}))
+    return index, f"{index}: names shard {name!r}, which is not a file in the index's folder; the index is broken"
+
+
+INDEX_CASES = ["shard-holds-more", "shard-lacks-one", "no-weight-map", "not-utf8"]
+INDEX_CASES += ["parent-folder", "this-folder", "blank", "unprintable"]
+
+
+@pytest.mark.parametrize("case", INDEX_CASES)
+def test_broken_index_message_is_exact(case: str, tmp_path: Path) -> None:
+    index, message = index_case(case, tmp_path)
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(index)
+    assert str(info.value) == message
+
+
+# the files of a folder without safetensors weights -> the weight files its error names (sorted, at most three)
+OTHER_WEIGHTS = {
+    "top-level-bin": (["pytorch_model.bin", "config.json"], "pytorch_model.bin"),
+    "three-of-four": (["d.pt", "c.pth", "b.bin", "a.ckpt", "notes.txt"], "a.ckpt, b.bin, c.pth"),
+    "one-folder-down": (["unet/model.ckpt", "unet/deeper/x.bin", "README.md"], "model.ckpt"),
+    "pt-and-pth": (["vae/vae.pth", "model.pt"], "model.pt, vae.pth"),
+    "none": (["config.json", "weights.onnx", "deep/er/model.bin"], ""),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OTHER_WEIGHTS))
+def test_folder_without_safetensors_names_other_weights(case: str, tmp_path: Path) -> None:
+    files, found = OTHER_WEIGHTS[case]
+    hint = f" (found {found}: convert to safetensors)" if found else ""
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(tmp_path)
+    assert str(info.value) == (
+        f"{tmp_path}: holds no safetensors weights{hint}; paramcheck check reads safetensors headers only"
+    )
+
+
+def test_other_weights_scan_stops_after_10000_entries(tmp_path: Path) -> None:
+    # docs/security-inputs.md: the scan "goes two folder levels deep and at most 10,000 entries". The folder's own
+    # entries come first: 9,999 files and sub/ are 10,000, so sub/x.bin is the 10,001st and is not seen.
+    for i in range(9_999):
+        (tmp_path / f"f{i:04d}.txt").touch()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "x.bin").touch()
+    message = f"{tmp_path}: holds no safetensors weights{{}}; paramcheck check reads safetensors headers only"
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(tmp_path)
+    assert str(info.value) == message.format("")
+    (tmp_path / "f0000.txt").unlink()  # now sub/x.bin is the 10,000th entry
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(tmp_path)
+    assert str(info.value) == message.format(" (found x.bin: convert to safetensors)")
+
+
+# ---------------------------------------------------------------------- hub headers (huggingface_hub's own parser)
+
+
+def hub_parsed(path: Path, header: bytes, data_bytes: int) -> SafetensorsFileMetadata:
+    """``header`` written as a safetensors file and parsed by huggingface_hub's parser (the one the hub reads use)."""
+    path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * data_bytes)
+    return parse_local_safetensors_file_metadata(path)
+
+
+# written compactly, as the shortest JSON of the header: its bytes counted by hand
+HUB_HEADER = '{"__metadata__":{"format":"pt"},"\u00e9":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'.encode()
+assert len(HUB_HEADER) == 86  # 85 characters, "é" 2 bytes in UTF-8
+
+
+def test_hub_header_bounds_the_data_by_the_shortest_json(tmp_path: Path) -> None:
+    file = "hf://org/name@0123/model.safetensors"
+    parsed = hub_parsed(tmp_path / "m.safetensors", HUB_HEADER, 8)
+    size = 8 + 86 + 8
+    header = hub_header(file, parsed, size)
+    assert [(t.name, t.dtype, t.shape, t.begin, t.end) for t in header.tensors] == [("\u00e9", "F32", (2,), 0, 8)]
+    assert (header.file, header.metadata) == (file, (("format", "pt"),))
+    with pytest.raises(CheckpointError) as info:
+        hub_header(file, parsed, size - 1)
+    assert str(info.value) == (
+        f"{file}: tensor '\u00e9' runs past the end: ends at data byte 8 but the file holds at most 7; truncated?"
+    )
+    # without a size the end is not checked; the entries are still validated
+    assert hub_header(file, parsed, None).tensors == header.tensors
+    lone = hub_parsed(tmp_path / "lone.safetensors", HUB_HEADER.replace(b"\xc3\xa9", rb"\ud800"), 8)
+    assert [t.name for t in hub_header(file, lone, 8 + 90 + 8).tensors] == ["\ud800"]  # 3 bytes in the bound
+
+
+# a 32-input, 6-output linear layer packed by GPTQ: AutoGPTQ's pack writes qweight as int32 of
+# [in_features // 32 * bits, out_features], i.e. [bits, 6] here, so it holds 32 * 6 = 192 values whatever the bits
+# (3 bits: 10 2/3 values per int32, packed across words). The config's bits, else 4; bits GPTQ has no kernel
+# for (5, 9) or that are no integer read as 4.
+GPTQ_BITS = [(2, 2, "16 per int32"), (3, 3, "32/3 per int32"), (4, 4, "8 per int32"), (8, 8, "4 per int32")]
+GPTQ_BITS += [(None, 4, "8 per int32"), (5, 4, "8 per int32"), (9, 4, "8 per int32"), ("8", 4, "8 per int32")]
+
+
+@pytest.mark.parametrize(("bits", "rows", "packing"), GPTQ_BITS)
+def test_gptq_qweight_unpacks_by_the_configs_bits(bits: Any, rows: int, packing: str) -> None:
+    config = {"quant_method": "gptq"} if bits is None else {"quant_method": "gptq", "bits": bits}
+    qweight = TensorInfo(name="q.qweight", dtype="I32", shape=(rows, 6), begin=0, end=rows * 6 * 4)
+    roles, scheme = classify_tensors([qweight], config)
+    assert [(r.logical, r.parameters, r.packing) for r in roles] == [("q.weight", 192, packing)]
+    assert type(roles[0].parameters) is int  # a count: 192, never 192.0 in the report
+    assert scheme == "gptq"

@@ -127,8 +127,9 @@ def classify_tensors(
         scales = owners.get(t.name, set())
         if t.name.endswith(".qweight") and t.dtype == "I32":
             logical = t.name.removesuffix(".qweight") + ".weight"
-            per = 32 // _bits(quantization_config)
-            parameters, packing = t.elements * per, f"{per} per int32"
+            bits = _bits(quantization_config)  # 3 bits: 32/3 values per int32, packed across words
+            per = f"{32 // bits}" if 32 % bits == 0 else f"32/{bits}"
+            parameters, packing = t.elements * 32 // bits, f"{per} per int32"
             schemes.add("gptq")
         elif t.dtype == "U8" and ("bnb-4bit" in scales or ({"scaled", "fp4-scaled"} & scales)):
             parameters, packing = 2 * t.elements, "2 per uint8"
