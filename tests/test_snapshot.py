@@ -24,6 +24,7 @@ from paramcheck.results import (
     TiedGroup,
 )
 from paramcheck.snapshot import (
+    PARTS,
     ParamcheckSnapshotExtension,
     diff_entries,
     flatten,
@@ -104,6 +105,13 @@ def test_snapshot_entry_unknown_part() -> None:
     message = "snapshot part 'weights': unknown; use one of counts, layer_types, ties_and_buffers"
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         snapshot_entry(VAE, "weights")
+
+
+def test_parts_of_a_mapping_without_views_or_ties() -> None:
+    # PARTS is public: a counts mapping that lacks the lists (an older report's JSON) still gives every part's keys
+    assert PARTS["layer_types"]({"parameters": 1}) == {"views": {}}
+    assert PARTS["ties_and_buffers"]({"parameters": 1}) == {"tied": {}}
+    assert PARTS["counts"]({"parameters": 1, "views": [], "tied": [], "tied_parameters": 0}) == {"parameters": 1}
 
 
 def test_report_entry_merges_every_part_per_component() -> None:
