@@ -187,6 +187,10 @@ def test_write_read_and_delete_snapshot_files(tmp_path: Path) -> None:
         snapshot_location=str(path), snapshot_name="test_hand", session_id="write-read-delete"
     )
     assert read == '{\n  "vae": {\n    "parameters": 1\n  }\n}'
+    not_recorded = extension.read_snapshot_data_from_location(
+        snapshot_location=str(path), snapshot_name="test_new", session_id="write-read-delete"
+    )
+    assert not_recorded is None  # a new audit: no entry yet
 
     extension.delete_snapshots(snapshot_location=str(path), snapshot_names={"test_hand", "not_there"})
     assert path.read_text(encoding="utf-8") == WRITTEN.split(',\n  "test_hand"')[0] + "\n}\n"
