@@ -221,6 +221,33 @@ def test_lone_file_against_a_component_without_parameters(
     assert err.count("\n") == 1
 
 
+def test_hub_repository_checked_from_its_headers_in_process(
+    tiny_pipeline: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``check hub:ORG/NAME@REV`` with the hub answered in process (the pipeline's configs and its files' headers, as
+    fetch_hub_model returns them; tests/test_hub.py runs the real download path): every component checked, each
+    total the stored elements safetensors' own reader counts, the location the pinned commit."""
+    import paramcheck.checkpoint.check as check_module
+    from paramcheck.sources import resolve
+    from paramcheck.sources.hub import HubModel, HubWeights
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    names = ("text_encoder", "text_encoder_2", "transformer", "vae")
+    files = {name: sorted((tiny_pipeline / name).glob("*.safetensors")) for name in names}
+
+    def fake_fetch(repo: str, revision: str | None = None) -> HubModel:
+        assert (repo, revision) == ("tiny-org/tiny-flux", sha)
+        weights = tuple(HubWeights(component=n, headers=tuple(read_header(f) for f in files[n])) for n in names)
+        return HubModel(repo=repo, revision=sha, source=resolve(str(tiny_pipeline)), weights=weights, from_cache=False)
+
+    monkeypatch.setattr(check_module, "fetch_hub_model", fake_fetch)
+    check = check_checkpoint(f"hub:tiny-org/tiny-flux@{sha}")
+    assert (check.ok, check.checkpoint.location) == (True, f"hub:tiny-org/tiny-flux@{sha}")
+    assert check.checkpoint.kind == "hub"
+    totals = [(c.name, c.layout, c.checkpoint_parameters) for c in check.components]
+    assert totals == [(n, "matching", header_elements(files[n])[1]) for n in names]
+
+
 # ------------------------------------------------------------------------------------------------ other key layouts
 
 

@@ -680,3 +680,154 @@ def test_sentence_transformers_old_layout_with_dense(tmp_path: Path) -> None:
     linear = check_checkpoint(folder).component("2_Dense")
     assert linear is not None
     assert (linear.ok, linear.missing) == (False, ("linear.bias",))
+
+
+# ------------------------------------------------------------------------ quantized copies: the name rules (issue 20)
+
+
+def tiny_resnet(folder: Path, stem: int = 8) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
+    """A tiny ResNetModel (``stem`` channels first) saved by save_pretrained (BatchNorm: persistent buffers), and its
+    stored tensors."""
+    from transformers import ResNetConfig, ResNetModel
+
+    torch.manual_seed(0)
+    config = ResNetConfig(embedding_size=stem, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic")
+    module = ResNetModel(config)
+    module.save_pretrained(folder)
+    return module, read_all(folder)
+
+
+def fp8_scaled(tensors: dict[str, torch.Tensor], weight: str) -> dict[str, torch.Tensor]:
+    """``weight`` stored as fp8 with a scalar ``weight_scale``: a quantized copy, checked by the name rules."""
+    return {**tensors, weight: tensors[weight].to(torch.float8_e4m3fn), weight + "_scale": torch.ones(())}
+
+
+RESNET_CONV = "embedder.embedder.convolution.weight"  # 8 x 3 x 7 x 7
+RESNET_NORM = "embedder.embedder.normalization.weight"  # 8 (embedding_size)
+
+
+@pytest.mark.parametrize("values", [9, 4], ids=["one-more", "half"])
+def test_quantized_copy_with_a_wrong_shape_names_it_and_counts_what_is_stored(values: int, tmp_path: Path) -> None:
+    """A BatchNorm weight of the 8-channel stem stored as F32 with 9 values, or 4 (half: what two 4-bit values per
+    byte would hold, but this is no U8 tensor): the mismatch names it with the architecture's shape (8,) and the
+    stored one; the checkpoint's total is what the file stores, the fp8 weight's scalar scale set aside."""
+    folder = tmp_path / "resnet"
+    module, tensors = tiny_resnet(folder)
+    assert tuple(tensors[RESNET_NORM].shape) == (8,)
+    tensors = fp8_scaled(tensors, RESNET_CONV)
+    tensors[RESNET_NORM] = torch.zeros(values)
+    rewrite(folder, tensors)
+    (check,) = check_checkpoint(folder).components
+    assert check.layout == "matching"
+    assert [(s.name, s.expected, s.found, s.dtype) for s in check.shapes] == [(RESNET_NORM, (8,), (values,), "F32")]
+    assert not check.ok
+    stored = sum(v.numel() for k, v in tensors.items() if k != RESNET_CONV + "_scale")
+    assert check.checkpoint_parameters == stored == own_count(module) - 8 + values
+
+
+def test_quantized_copy_with_an_odd_tensor_in_4_bit_pairs(tmp_path: Path) -> None:
+    """A 7-channel stem's BatchNorm weight (7 values) stored as U8 with no scales: two 4-bit values per byte, the
+    odd one padded, so 4 bytes; it matches and counts its 7 values. 3 bytes (6 values) do not fit."""
+    folder = tmp_path / "resnet"
+    module, tensors = tiny_resnet(folder, stem=7)
+    assert tuple(tensors[RESNET_NORM].shape) == (7,)
+    tensors = fp8_scaled(tensors, RESNET_CONV)
+    tensors[RESNET_NORM] = torch.zeros(4, dtype=torch.uint8)
+    rewrite(folder, tensors)
+    (check,) = check_checkpoint(folder).components
+    assert (check.layout, check.ok, check.shapes, check.dtypes) == ("matching", True, (), ())
+    assert check.checkpoint_parameters == own_count(module)
+    tensors[RESNET_NORM] = torch.zeros(3, dtype=torch.uint8)
+    rewrite(folder, tensors)
+    (check,) = check_checkpoint(folder).components
+    assert [(s.name, s.expected, s.found, s.dtype) for s in check.shapes] == [(RESNET_NORM, (7,), (3,), "U8")]
+
+
+def test_quantized_copy_saved_under_the_base_model_prefix(tmp_path: Path) -> None:
+    """Names saved as ResNetForImageClassification stores its backbone (``resnet.`` + name): from_pretrained of
+    ResNetModel strips the prefix and loads the plain copy cleanly, so the fp8 copy matches too, with a note."""
+    from transformers import ResNetModel
+
+    folder = tmp_path / "resnet"
+    module, tensors = tiny_resnet(folder)
+    rewrite(folder, {"resnet." + k: v for k, v in tensors.items()})
+    _, info = ResNetModel.from_pretrained(folder, output_loading_info=True)
+    assert clean(info)
+    rewrite(folder, {"resnet." + k: v for k, v in fp8_scaled(tensors, RESNET_CONV).items()})
+    (check,) = check_checkpoint(folder).components
+    assert (check.layout, check.ok, check.missing, check.unexpected) == ("matching", True, (), ())
+    assert "checkpoint names carry the prefix 'resnet.'; stripped" in check.notes
+    assert check.checkpoint_parameters == own_count(module)
+
+
+def test_quantized_copy_honours_keys_to_ignore_on_load_missing(saved: Callable[[str, str, str], Path]) -> None:
+    """MarianMTModel's sinusoidal position tables are not stored (its ``_keys_to_ignore_on_load_missing``):
+    from_pretrained reports nothing missing for the saved folder, and an fp8 copy is no different."""
+    from transformers import MarianMTModel
+
+    folder = saved("marian", "single", "none")
+    _, info = MarianMTModel.from_pretrained(folder, output_loading_info=True)
+    assert clean(info)
+    tensors = read_all(folder)
+    assert not any("embed_positions" in k for k in tensors)
+    copy = folder.parent / "marian-fp8"
+    shutil.copytree(folder, copy)
+    rewrite(copy, fp8_scaled(tensors, "model.encoder.layers.0.fc1.weight"))
+    (check,) = check_checkpoint(copy).components
+    assert check.layout == "matching"
+    assert (check.missing, check.unexpected, check.ok) == ((), (), True)
+
+
+def test_pipeline_component_without_weights_is_reported_with_its_count(tiny_pipeline: Path, tmp_path: Path) -> None:
+    """A component model_index.json lists, with its config but no weight file at all: 'no-weights', not OK, and
+    the architecture's count (parameters + persistent BatchNorm buffers, counted here by torch) still shown."""
+    from transformers import ResNetConfig, ResNetModel
+
+    folder = shutil.copytree(tiny_pipeline, tmp_path / "pipe")
+    config = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic")
+    module = ResNetModel(config)
+    module.save_pretrained(folder / "backbone")
+    (folder / "backbone" / "model.safetensors").unlink()
+    index = json.loads((folder / "model_index.json").read_text())
+    (folder / "model_index.json").write_text(json.dumps({**index, "backbone": ["transformers", "ResNetModel"]}))
+    buffers = sum(b.numel() for n, b in module.named_buffers() if n in module.state_dict())
+    assert buffers > 0
+    check = check_checkpoint(folder)
+    backbone = check.component("backbone")
+    assert backbone is not None
+    assert (backbone.layout, backbone.ok, check.ok) == ("no-weights", False, False)
+    assert (
+        backbone.architecture_parameters == own_count(module) == sum(p.numel() for p in module.parameters()) + buffers
+    )
+    assert backbone.notes == ("the architecture has tensors but no safetensors weights were found for it",)
+    assert check.component("tokenizer") is None  # listed in model_index.json, but no tensors: no verdict
+
+
+def test_more_than_three_keys_not_stored_by_design_are_elided(tmp_path: Path) -> None:
+    """PPLCNetForImageClassification tells the loader not to expect ``num_batches_tracked``: a copy without its 11
+    such buffers loads cleanly with from_pretrained; the note names the first three (sorted) and elides the rest."""
+    from transformers import PPLCNetConfig, PPLCNetForImageClassification
+
+    block = [3, 8, 8, 2, False]
+    config = PPLCNetConfig(
+        block_configs=[[[3, 8, 8, 1, False]], *[[block]] * 4],
+        depths=[1] * 5,
+        stem_channels=8,
+        class_expand=16,
+        num_labels=2,
+    )
+    folder = tmp_path / "lcnet"
+    PPLCNetForImageClassification(config).save_pretrained(folder)
+    tensors = read_all(folder)
+    counters = sorted(k for k in tensors if k.endswith("num_batches_tracked"))
+    assert len(counters) == 11
+    rewrite(folder, {k: v for k, v in tensors.items() if k not in counters})
+    _, info = PPLCNetForImageClassification.from_pretrained(folder, output_loading_info=True)
+    assert clean(info)
+    (check,) = check_checkpoint(folder).components
+    assert check.ok
+    note = (
+        f"not stored by design: {counters[0]}, {counters[1]}, {counters[2]}, ... (the class tells the loader not to "
+        "expect them; PPLCNetForImageClassification recreates them)"
+    )
+    assert note in check.notes
