@@ -16,7 +16,7 @@ from paramcheck.cli import main
 from paramcheck.compute.analysis import Analysis, analyse
 from paramcheck.compute.flops import FlopReport, ForwardCount, OpCount
 from paramcheck.compute.latency import GPU, LatencyReport, forward_latency, latency_report
-from paramcheck.compute.memory import GIB, WEIGHT_FORMATS, ComponentMemory, MemoryReport
+from paramcheck.compute.memory import GIB, WEIGHT_FORMATS, Advice, ComponentMemory, MemoryReport, memory_report
 from paramcheck.compute.probe import probe_forward
 from paramcheck.compute.recipes import DEFAULTS
 from paramcheck.plot import layer_type_rows, write_plot
@@ -207,6 +207,126 @@ def test_memory_advice_by_hand() -> None:
         ),
     )
     assert huge.smallest_card(fp32) is None
+
+
+def test_memory_advice_table_by_hand() -> None:
+    # text encoder 2e9 parameters with a 2 GiB peak, transformer 5e9 with 1 GiB: offloading the text encoder
+    # drops its weights and its (larger) peak; needed = weights + largest resident peak + 1 GiB reserve
+    report = MemoryReport(
+        model="toy",
+        components=(
+            ComponentMemory(
+                component="text_encoder", role="text_encoder", parameters=2_000_000_000, peak_activation_bytes=2 * GIB
+            ),
+            ComponentMemory(
+                component="transformer", role="denoiser", parameters=5_000_000_000, peak_activation_bytes=GIB
+            ),
+        ),
+    )
+    assert [f.name for f in report.formats] == ["fp32", "bf16", "fp8", "int8", "nf4"]
+    all_cards, g = (12, 16, 24, 48, 80), GIB
+    rows = [  # format, bits, offload, weights (parameters × bits / 8), activations, cards of 12/16/24/48/80 GiB it fits
+        ("fp32", 32, False, 28_000_000_000, 2 * g, (48, 80)),  # 31.22e9 B: over 24 GiB (25.77e9)
+        ("fp32", 32, True, 20_000_000_000, g, (24, 48, 80)),  # 22.15e9 B: over 16 GiB (17.18e9)
+        ("bf16", 16, False, 14_000_000_000, 2 * g, (24, 48, 80)),  # 17.22e9 B: just over 16 GiB
+        ("bf16", 16, True, 10_000_000_000, g, all_cards),  # 12.15e9 B: under 12 GiB (12.88e9)
+        ("fp8", 8, False, 7_000_000_000, 2 * g, all_cards),
+        ("fp8", 8, True, 5_000_000_000, g, all_cards),
+        ("int8", 8, False, 7_000_000_000, 2 * g, all_cards),
+        ("int8", 8, True, 5_000_000_000, g, all_cards),
+        ("nf4", 4.5, False, 3_937_500_000, 2 * g, all_cards),
+        ("nf4", 4.5, True, 2_812_500_000, g, all_cards),
+    ]
+    assert report.advice == tuple(
+        Advice(
+            format=name,
+            bits_per_parameter=bits,
+            offload_text_encoders=offload,
+            weight_bytes=weights,
+            activation_bytes=activations,
+            needed_bytes=weights + activations + g,
+            fits_gib=fits,
+        )
+        for name, bits, offload, weights, activations, fits in rows
+    )
+    # the defaults: everything on the card
+    assert report.needed_bytes(FMT["bf16"]) == 14_000_000_000 + 3 * g
+    assert report.fits(FMT["bf16"], 16) is False
+    assert report.fits(FMT["bf16"], 16, offload_text=True) is True
+    assert report.activation_bytes() == 2 * g
+    assert report.activation_bytes(offload_text=True) == g
+    # cards listed out of order: the smallest that fits is still found
+    shuffled = MemoryReport(model="toy", components=report.components, cards_gib=(80, 24, 12))
+    assert shuffled.smallest_card(FMT["bf16"]) == 24
+    assert shuffled.smallest_card(FMT["bf16"], offload_text=True) == 12
+
+
+def test_memory_with_only_text_encoders_offloaded_is_the_reserve() -> None:
+    report = MemoryReport(
+        model="te",
+        components=(
+            ComponentMemory(component="text_encoder", role="text_encoder", parameters=8, peak_activation_bytes=64),
+        ),
+    )
+    assert report.activation_bytes(offload_text=True) == 0  # nothing resident: no peak
+    assert report.needed_bytes(FMT["fp32"], offload_text=True) == GIB
+    assert report.needed_bytes(FMT["fp32"]) == 8 * 4 + 64 + GIB
+
+
+def test_weight_bytes_round_up_to_whole_bytes() -> None:
+    # 3 parameters: fp32 12 B, bf16 6 B, fp8/int8 3 B, nf4 3 × 4.5 bits = 13.5 bits = 1.6875 B -> 2 B
+    component = ComponentMemory(component="x", role="other", parameters=3, peak_activation_bytes=0)
+    assert component.weight_bytes == (("fp32", 12), ("bf16", 6), ("fp8", 3), ("int8", 3), ("nf4", 2))
+    assert FMT["nf4"].bytes(1) == 1  # 4.5 bits still take a whole byte
+    assert type(FMT["nf4"].bytes(1)) is int
+
+
+def _counts_report(*components: tuple[str, int]) -> ModelReport:
+    return ModelReport(
+        model="toy",
+        source=SourceInfo(kind="folder", location="toy"),
+        device="meta",
+        components=tuple(ComponentCounts(name=n, library=None, class_name=None, parameters=p) for n, p in components),
+    )
+
+
+NOTE = (
+    "weights: every parameter at the format; activations: peak of one forward's live tensors on meta at "
+    "{}, fused attention; +1 GiB reserve for the CUDA context; offloaded text encoders are off the card "
+    "(prompts encoded on the CPU or before the transformer is loaded)"
+)
+
+
+def test_memory_report_without_flops_guesses_text_encoders_by_name() -> None:
+    counts = _counts_report(("text_encoder", 100), ("text_encoder_2", 50), ("transformer", 1000), ("scheduler", 0))
+    report = memory_report(counts)
+    assert report.model == "toy"
+    # a component without parameters is left out; without a FLOP report the roles come from the names, peaks are 0
+    assert [(c.component, c.role, c.parameters, c.peak_activation_bytes) for c in report.components] == [
+        ("text_encoder", "text_encoder", 100, 0),
+        ("text_encoder_2", "text_encoder", 50, 0),
+        ("transformer", "other", 1000, 0),
+    ]
+    assert report.notes == (NOTE.format("bf16"), "no activation estimate: run with --flops for it")
+    assert report.weight_bytes(FMT["bf16"], offload_text=True) == 2000
+
+
+def test_memory_report_takes_roles_and_peaks_from_the_flop_report() -> None:
+    from types import SimpleNamespace
+
+    forwards = {
+        "text_encoder": SimpleNamespace(role="text_encoder", peak_activation_bytes=10),
+        "transformer": SimpleNamespace(role="denoiser", peak_activation_bytes=500),
+    }
+    flops = SimpleNamespace(forward=forwards.get, workload=SimpleNamespace(activation_dtype="fp16"))
+    counts = _counts_report(("text_encoder", 100), ("text_encoder_2", 50), ("transformer", 1000))
+    report = memory_report(counts, flops)  # type: ignore[arg-type]
+    assert [(c.component, c.role, c.peak_activation_bytes) for c in report.components] == [
+        ("text_encoder", "text_encoder", 10),
+        ("text_encoder_2", "text_encoder", 0),  # not counted by the FLOP report: guessed by name, no peak
+        ("transformer", "denoiser", 500),
+    ]
+    assert report.notes == (NOTE.format("fp16"),)
 
 
 def test_memory_of_the_tiny_model_uses_the_loaded_count(

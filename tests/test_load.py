@@ -14,15 +14,21 @@ import torch
 from paramcheck.build import build_component
 from paramcheck.cli import main
 from paramcheck.devices import parse_device, resolve_device
-from paramcheck.errors import DeviceError, OutOfMemoryError, SourceError
+from paramcheck.errors import DeviceError, FitError, OutOfMemoryError, ParamcheckError, SourceError
 from paramcheck.load import (
     LoadResult,
     MemoryLimit,
+    _from_pretrained,
+    available_bytes,
+    available_memory,
     cgroup_limits,
     check_fit,
+    host_memory,
     load_component,
     predict_bytes,
+    rlimit_limits,
     torch_dtype,
+    weight_variant,
 )
 from paramcheck.sources import resolve
 
@@ -260,3 +266,244 @@ def test_load_out_of_memory_after_the_fit_check_is_not_blamed_on_the_config(
     monkeypatch.setattr(diffusers.AutoencoderKL, "from_config", allocation_fails)
     with pytest.raises(OutOfMemoryError, match=r"^vae: ran out of memory loading .* GB was free by .*raise the limit"):
         load_component(spec, device="cpu", materialize=True, reference=reference)
+
+
+GB = 1_000_000_000
+
+
+@pytest.mark.parametrize(
+    ("device", "device_map", "source", "message"),
+    [
+        (
+            "cpu",
+            None,
+            "available host memory",
+            "vae: needs 2.00 GB on cpu but only 1.00 GB is free (by available host memory; loads may use 90% of it); "
+            "use a smaller --dtype, fewer --components, or a machine with more memory",
+        ),
+        (
+            "cuda:0",
+            None,
+            "free memory of cuda:0",
+            "vae: needs 2.00 GB on cuda:0 but only 1.00 GB is free (by free memory of cuda:0; loads may use 90% of "
+            "it); use --device cpu, or --device-map balanced to spread it",
+        ),
+        (
+            "cuda:0",
+            "auto",
+            "CUDA devices and available host memory",
+            "vae: needs 2.00 GB on device map 'auto' but only 1.00 GB is free (by CUDA devices and available host "
+            "memory; loads may use 90% of it); use a smaller --dtype, fewer --components, or a machine with more "
+            "memory",
+        ),
+    ],
+)
+def test_fit_check_message_names_the_limit_and_the_way_out(
+    monkeypatch: pytest.MonkeyPatch, device: str, device_map: str | None, source: str, message: str
+) -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    def one_gb(device: str, device_map: str | None = None) -> MemoryLimit:
+        seen.append((device, device_map))
+        return MemoryLimit(free=GB, source=source)
+
+    monkeypatch.setattr("paramcheck.load.available_memory", one_gb)
+    with pytest.raises(FitError) as refused:
+        check_fit("vae", 2 * GB, device, device_map)
+    assert str(refused.value) == message
+    where = f"device map {device_map!r}" if device_map else device
+    assert (refused.value.needed, refused.value.free, refused.value.where) == (2 * GB, GB, where)
+    assert seen == [(device, device_map)]
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch: pytest.MonkeyPatch) -> MemoryLimit:
+    """Two CUDA devices with 3000 and 5000 bytes free of 8000, and a host with 10000 free."""
+    host = MemoryLimit(free=10_000, source="available host memory")
+    monkeypatch.setattr("paramcheck.load.host_memory", lambda: host)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda index: {0: (3_000, 8_000), 1: (5_000, 8_000)}[index])
+    return host
+
+
+def test_available_memory_per_device_and_device_map(fake_cuda: MemoryLimit) -> None:
+    assert available_memory("cpu") == fake_cuda
+    assert available_memory("cuda") == MemoryLimit(free=3_000, source="free memory of cuda:0")
+    assert available_memory("cuda:1") == MemoryLimit(free=5_000, source="free memory of cuda:1")
+    # a device map spreads over every CUDA device and the host: 3000 + 5000 + 10000
+    both = MemoryLimit(free=18_000, source="CUDA devices and available host memory")
+    assert available_memory("cpu", "auto") == both
+    assert available_memory("cuda", "balanced") == both
+    assert available_bytes("cpu", "auto") == 18_000
+    assert available_bytes("cuda:1") == 5_000
+    assert available_bytes("cpu") == 10_000
+
+
+def test_device_map_without_cuda_is_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    host = MemoryLimit(free=10_000, source="available host memory")
+    monkeypatch.setattr("paramcheck.load.host_memory", lambda: host)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert available_memory("cpu", "auto") == host
+    assert available_bytes("cpu", "auto") == 10_000
+
+
+@pytest.fixture
+def fake_process(monkeypatch: pytest.MonkeyPatch) -> dict[int, tuple[int, int]]:
+    """A process using 1000 bytes of address space and 300 of data; its soft/hard limits set by the test."""
+    import resource
+    from types import SimpleNamespace
+
+    limits: dict[int, tuple[int, int]] = {}
+    info = SimpleNamespace(vms=1_000, data=300, rss=100)
+    monkeypatch.setattr("paramcheck.load.psutil.Process", lambda: SimpleNamespace(memory_info=lambda: info))
+    monkeypatch.setattr("paramcheck.load.resource.getrlimit", lambda which: limits[which])
+    inf = resource.RLIM_INFINITY
+    limits.update({resource.RLIMIT_AS: (inf, inf), resource.RLIMIT_DATA: (inf, inf)})
+    return limits
+
+
+def test_rlimits_leave_the_limit_minus_what_is_used(fake_process: dict[int, tuple[int, int]]) -> None:
+    import resource
+
+    assert rlimit_limits() == []  # both unlimited
+    fake_process[resource.RLIMIT_AS] = (5_000, resource.RLIM_INFINITY)  # ulimit -v: 5000 - 1000 in use
+    fake_process[resource.RLIMIT_DATA] = (200, resource.RLIM_INFINITY)  # ulimit -d below the 300 in use: nothing
+    assert rlimit_limits() == [
+        MemoryLimit(free=4_000, source="RLIMIT_AS (ulimit -v)"),
+        MemoryLimit(free=0, source="RLIMIT_DATA (ulimit -d)"),
+    ]
+
+
+def test_host_memory_is_the_tightest_limit(
+    fake_process: dict[int, tuple[int, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import resource
+    from types import SimpleNamespace
+
+    monkeypatch.setattr("paramcheck.load.psutil.virtual_memory", lambda: SimpleNamespace(available=10_000))
+    cgroup = MemoryLimit(free=2_500, source="cgroup memory.max")
+    monkeypatch.setattr("paramcheck.load.cgroup_limits", lambda: [cgroup])
+    assert host_memory() == cgroup
+    fake_process[resource.RLIMIT_DATA] = (2_000, resource.RLIM_INFINITY)  # 2000 - 300 = 1700 < 2500
+    assert host_memory() == MemoryLimit(free=1_700, source="RLIMIT_DATA (ulimit -d)")
+    monkeypatch.setattr("paramcheck.load.cgroup_limits", lambda: [])
+    fake_process[resource.RLIMIT_DATA] = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+    assert host_memory() == MemoryLimit(free=10_000, source="available host memory")
+
+
+def test_torch_dtype_refuses_a_storage_format() -> None:
+    assert torch_dtype("bfloat16") is torch.bfloat16
+    with pytest.raises(ParamcheckError) as refused:
+        torch_dtype("fp8")
+    assert str(refused.value) == "dtype 'fp8' cannot be loaded directly; use fp32, fp16 or bf16"
+
+
+def _spy_from_pretrained(monkeypatch: pytest.MonkeyPatch, cls: type, calls: list[dict[str, object]]) -> None:
+    def from_pretrained(folder: Path, **kwargs: object) -> tuple[torch.nn.Module, dict[str, list[object]]]:
+        calls.append(kwargs)
+        info = {"missing_keys": ["m.b"], "unexpected_keys": ["u.w"], "mismatched_keys": [("s.w", (2,), (3,))]}
+        return torch.nn.Linear(1, 1), info
+
+    monkeypatch.setattr(cls, "from_pretrained", from_pretrained)
+
+
+@pytest.mark.parametrize(
+    ("device", "device_map", "variant", "placement"),
+    [
+        ("cpu", None, None, {}),  # on the CPU: no device map, from_pretrained's own path
+        ("cuda:1", None, None, {"device_map": "cuda:1"}),
+        ("cpu", "balanced", "fp16", {"device_map": "balanced", "variant": "fp16"}),
+    ],
+)
+def test_from_pretrained_is_told_dtype_placement_and_variant(
+    tiny_pipeline: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    device: str,
+    device_map: str | None,
+    variant: str | None,
+    placement: dict[str, object],
+) -> None:
+    import transformers
+
+    calls: list[dict[str, object]] = []
+    _spy_from_pretrained(monkeypatch, diffusers.AutoencoderKL, calls)
+    _spy_from_pretrained(monkeypatch, transformers.CLIPTextModel, calls)
+    pipe = resolve(str(tiny_pipeline))
+    _, problems = _from_pretrained(pipe.component("vae"), device, torch.bfloat16, device_map, variant, ())
+    assert problems == (
+        "missing in the weights: m.b",
+        "shape in the weights: ('s.w', (2,), (3,))",
+        "unexpected in the weights: u.w",
+    )
+    _from_pretrained(pipe.component("text_encoder"), device, torch.float16, device_map, variant, ())
+    assert calls == [  # diffusers takes torch_dtype=, transformers dtype=
+        {"output_loading_info": True, "torch_dtype": torch.bfloat16, **placement},
+        {"output_loading_info": True, "dtype": torch.float16, **placement},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "message"),
+    [
+        (
+            OSError("no file named x.safetensors\nsee the docs"),
+            SourceError,
+            "from_pretrained failed (no file named x.safetensors)",
+        ),
+        (
+            RuntimeError("DefaultCPUAllocator: can't allocate memory"),
+            OutOfMemoryError,
+            "from_pretrained ran out of memory (DefaultCPUAllocator: can't allocate memory)",
+        ),
+    ],
+)
+def test_from_pretrained_failure_is_one_line(
+    tiny_pipeline: Path, monkeypatch: pytest.MonkeyPatch, error: Exception, kind: type, message: str
+) -> None:
+    def fails(folder: Path, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(diffusers.AutoencoderKL, "from_pretrained", fails)
+    spec = resolve(str(tiny_pipeline)).component("vae")
+    with pytest.raises(kind) as failed:
+        _from_pretrained(spec, "cpu", torch.float32, None, None, ())
+    assert str(failed.value) == f"{spec.location}: {message}"
+
+
+def test_a_folder_of_one_variant_loads_that_variant(tmp_path: Path, tiny_modules: dict[str, torch.nn.Module]) -> None:
+    tiny_modules["vae"].save_pretrained(
+        tmp_path / "vae", variant="fp16"
+    )  # only diffusion_pytorch_model.fp16.safetensors
+    spec = resolve(str(tmp_path / "vae")).components[0]
+    assert weight_variant(spec, None) == "fp16"  # the only weights there: from_pretrained needs variant="fp16"
+    for asked in (None, "fp16"):
+        result, _ = load_component(spec, device="cpu", variant=asked)
+        assert (result.mode, result.variant, result.dtype, result.mismatches) == ("loaded", "fp16", "fp32", ())
+        assert result.seconds > 0
+        assert result.counts.parameters == sum(p.numel() for p in tiny_modules["vae"].parameters())
+
+
+def test_a_variant_the_folder_lacks_falls_back_to_the_default_weights(tiny_pipeline: Path) -> None:
+    spec = resolve(str(tiny_pipeline)).component("vae")  # default weights only
+    assert weight_variant(spec, "fp16") is None
+    assert weight_variant(spec, None) is None
+    result, _ = load_component(spec, device="cpu", variant="fp16")
+    assert (result.mode, result.variant) == ("loaded", None)
+
+
+def test_load_out_of_memory_message_in_full(tiny_pipeline: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = resolve(str(tiny_pipeline)).component("vae")
+    free = MemoryLimit(free=5 * GB, source="available host memory")
+    monkeypatch.setattr("paramcheck.load.available_memory", lambda device, device_map=None: free)
+
+    def allocation_fails(*args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(diffusers.AutoencoderKL, "from_pretrained", allocation_fails)
+    with pytest.raises(OutOfMemoryError) as failed:
+        load_component(spec, device="cpu")
+    assert str(failed.value) == (
+        "vae: ran out of memory loading 0.00 GB on cpu (5.00 GB was free by available host memory); "
+        "use a smaller --dtype, fewer --components, or raise the limit"
+    )
