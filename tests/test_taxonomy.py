@@ -376,3 +376,240 @@ def test_vae_encoder_and_decoder_classes_named_by_their_model() -> None:
     assert encoder + decoder == sum(p.numel() for p in vae.parameters())
     container = as_dict(views_of(vae)["container"])
     assert container == {"vae": encoder + decoder}
+
+
+# --- [tool.paramcheck] taxonomy config: every one-line error, written by hand (the messages are the UI) -------------
+
+RULE_KEYS_TEXT = "view, category, class, attr, path, parameter, library, within, children, leaf"
+SEED_IDS = (
+    "activation, attention, direct, embedding, feed_forward, linear, modulation, normalization, other, outside, "
+    "positional, residual_block, text_encoder, timestep, transformer_block, vae"
+)
+CATEGORY_IDS = (
+    "attention, linear, normalization, activation, embedding, positional, timestep, feed_forward, "
+    "transformer_block, residual_block, vae, text_encoder, other, modulation, direct, outside"
+)
+GOOD_RULE = '[[tool.paramcheck.rules]]\nview = "leaf"\ncategory = "linear"\nclass = "Linear"\n'
+RULE_2 = "{p}: [[tool.paramcheck.rules]] #2"  # the bad rule comes second: the message counts from 1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("tool = 3\n", "{p}: tool is a int, not a table; write [tool.paramcheck]"),
+        ("[tool]\nparamcheck = 3\n", "{p}: [tool.paramcheck] is a int, not a table; write it as a table"),
+        (
+            "[tool.paramcheck]\nzoo = 1\nfoo = 2\n",
+            "{p}: [tool.paramcheck] has unknown key 'foo'; use categories, rules, trusted_libraries, models",
+        ),
+        (
+            "[tool.paramcheck]\nrules = 3\n",
+            "{p}: [tool.paramcheck] rules is a int, not a list of tables; write each rule as [[tool.paramcheck.rules]]",
+        ),
+        (
+            "[tool.paramcheck]\ncategories = 3\n",
+            "{p}: [tool.paramcheck.categories] is not a table; write id = { en = ..., zh = ... }",
+        ),
+        ("[tool.paramcheck.categories]\nhead = 3\n", "{p}: category 'head' needs at least en = \"...\"; add it"),
+        (
+            '[tool.paramcheck.categories]\nhead = { zh = "x" }\n',
+            "{p}: category 'head' needs at least en = \"...\"; add it",
+        ),
+        (
+            '[tool.paramcheck.categories]\nhead = { en = "h", zoo = 1, extra = 2 }\n',
+            "{p}: category 'head' has unknown key 'extra'; use en, zh and seed",
+        ),
+        (
+            '[tool.paramcheck.categories]\nhead = { en = "h", zh = 3 }\n',
+            "{p}: category 'head': zh must be a string; write zh = \"...\"",
+        ),
+        (
+            '[tool.paramcheck.categories]\nhead = { en = "h", seed = "nope" }\n',
+            f"{{p}}: category 'head' has unknown seed 'nope'; use one of {SEED_IDS}",
+        ),
+        (
+            '[tool.paramcheck.categories]\nhead = { en = "h", seed = 3 }\n',
+            f"{{p}}: category 'head' has unknown seed 3; use one of {SEED_IDS}",
+        ),
+        (
+            "[tool.paramcheck]\nrules = [3]\n",
+            "{p}: [[tool.paramcheck.rules]] #1 is not a table; write view = ..., category = ..., and a match key",
+        ),
+        (
+            GOOD_RULE + '[[tool.paramcheck.rules]]\nview = "role"\ncategory = "attention"\nzoo = 1\nclas = "X"\n',
+            f"{RULE_2}: unknown key 'clas'; use {RULE_KEYS_TEXT}",
+        ),
+        (
+            GOOD_RULE + '[[tool.paramcheck.rules]]\nview = "roles"\ncategory = "attention"\nclass = "X"\n',
+            f"{RULE_2}: view 'roles' is not one of leaf, role, container; set view",
+        ),
+        (
+            GOOD_RULE + '[[tool.paramcheck.rules]]\ncategory = "attention"\nclass = "X"\n',
+            f"{RULE_2}: view None is not one of leaf, role, container; set view",
+        ),
+        (
+            GOOD_RULE + '[[tool.paramcheck.rules]]\nview = "role"\nclass = "X"\n',
+            f'{RULE_2}: category must be a string; write category = "attention"',
+        ),
+        (
+            '[tool.paramcheck.categories]\nhead = { en = "h" }\n'
+            + GOOD_RULE
+            + '[[tool.paramcheck.rules]]\nview = "role"\ncategory = "atention"\nclass = "X"\n',
+            f"{RULE_2}: unknown layer category 'atention'; use one of head, {CATEGORY_IDS}",
+        ),
+        *(
+            (
+                GOOD_RULE
+                + f'[[tool.paramcheck.rules]]\nview = "role"\ncategory = "attention"\nclass = "X"\n{key} = 3\n',
+                f'{RULE_2}: {key} must be a string (a glob); write {key} = "..."',
+            )
+            for key in ("attr", "path", "parameter", "within", "library")
+        ),
+        (
+            GOOD_RULE + '[[tool.paramcheck.rules]]\nview = "role"\ncategory = "attention"\nclass = 3\n',
+            f'{RULE_2}: class must be a string (a glob); write class = "..."',
+        ),
+        (
+            GOOD_RULE + '[[tool.paramcheck.rules]]\nview = "role"\ncategory = "attention"\nlibrary = "torch"\n',
+            f"{RULE_2}: matches everything; add class, attr, path, parameter or children",
+        ),
+        (
+            GOOD_RULE + '[[tool.paramcheck.rules]]\nview = "role"\ncategory = "attention"\nchildren = "SiLU"\n',
+            f'{RULE_2}: children must be a list of class globs; write children = ["SiLU", "Linear"]',
+        ),
+        (
+            GOOD_RULE + '[[tool.paramcheck.rules]]\nview = "role"\ncategory = "attention"\nchildren = ["SiLU", 3]\n',
+            f'{RULE_2}: children must be a list of class globs; write children = ["SiLU", "Linear"]',
+        ),
+        (
+            GOOD_RULE + '[[tool.paramcheck.rules]]\nview = "role"\ncategory = "attention"\nclass = "X"\nleaf = "yes"\n',
+            f"{RULE_2}: leaf must be true or false; write leaf = true",
+        ),
+    ],
+)
+def test_config_message_table(tmp_path: Path, text: str, message: str) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_taxonomy(pyproject)
+    assert str(info.value) == message.replace("{p}", str(pyproject))
+
+
+def test_config_file_messages(tmp_path: Path) -> None:
+    folder = tmp_path / "pyproject.toml"
+    folder.mkdir()
+    with pytest.raises(ConfigError) as info:
+        load_taxonomy(folder)
+    assert str(info.value) == f"{folder}: is a folder; point at a pyproject.toml"
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"[tool]\n\xff\n")
+    with pytest.raises(ConfigError) as info:
+        load_taxonomy(binary)
+    assert str(info.value) == f"{binary}: not UTF-8 (byte 0xff at offset 7); fix it, or pass another file with --config"
+
+
+def test_config_rule_keeps_every_field(tmp_path: Path) -> None:
+    from paramcheck.taxonomy import RULES, Rule, View
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        "[[tool.paramcheck.rules]]\n"
+        'view = "role"\ncategory = "attention"\nclass = "A*"\nattr = "b"\npath = "c.*"\nparameter = "w*"\n'
+        'library = "torch"\nwithin = "W*"\nchildren = ["SiLU", "Linear"]\nleaf = true\n'
+        "[[tool.paramcheck.rules]]\n"
+        'view = "container"\ncategory = "vae"\nchildren = ["Conv*"]\n'
+        "[[tool.paramcheck.rules]]\n"
+        'view = "leaf"\ncategory = "linear"\nclass = "Lin*"\n',
+        encoding="utf-8",
+    )
+    taxonomy = load_taxonomy(pyproject)
+    note = f"from {pyproject}"
+    assert taxonomy.rules[:3] == (
+        Rule(
+            view=View.ROLE,
+            category="attention",
+            cls="A*",
+            attr="b",
+            path="c.*",
+            parameter="w*",
+            library="torch",
+            within="W*",
+            children=("SiLU", "Linear"),
+            leaf=True,
+            note=note,
+        ),
+        Rule(view=View.CONTAINER, category="vae", children=("Conv*",), note=note),
+        Rule(view=View.LEAF, category="linear", cls="Lin*", note=note),
+    )
+    assert taxonomy.rules[3:] == RULES
+    assert taxonomy.source == str(pyproject)
+    assert taxonomy.categories == CATEGORIES
+
+
+def test_config_categories_kept(tmp_path: Path) -> None:
+    from paramcheck.taxonomy import Category
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        "[tool.paramcheck.categories]\n"
+        'head = { en = "output head" }\n'
+        'lora = { en = "LoRA adapter", zh = "LoRA层", seed = "linear" }\n',
+        encoding="utf-8",
+    )
+    taxonomy = load_taxonomy(pyproject)
+    assert taxonomy.categories == (
+        Category(id="head", en="output head", zh="output head", seed="other"),
+        Category(id="lora", en="LoRA adapter", zh="LoRA层", seed="linear"),
+        *CATEGORIES,
+    )
+    assert taxonomy.source is None  # no rules came from it
+    assert taxonomy.label("lora", "zh") == "LoRA层"
+    assert taxonomy.label("lora") == "LoRA adapter"
+
+
+def test_find_config_walks_up(tmp_path: Path) -> None:
+    from paramcheck.taxonomy import find_config
+
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    assert find_config(deep) is None or not str(find_config(deep)).startswith(str(tmp_path))
+    (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
+    assert find_config(deep) == tmp_path / "pyproject.toml"
+    (tmp_path / "a" / "pyproject.toml").mkdir()  # a folder of that name is no config
+    assert find_config(deep) == tmp_path / "pyproject.toml"
+
+
+TRUSTED_LIST = (
+    '{p}: [tool.paramcheck] trusted_libraries must be a list of module names; write trusted_libraries = ["mypkg"]'
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '[tool.paramcheck]\ntrusted_libraries = "mypkg"\n',
+            TRUSTED_LIST,
+        ),
+        (
+            '[tool.paramcheck]\ntrusted_libraries = ["mypkg", 3]\n',
+            TRUSTED_LIST,
+        ),
+        (
+            '[tool.paramcheck]\ntrusted_libraries = ["mypkg", "my-pkg"]\n',
+            "{p}: [tool.paramcheck] trusted_libraries: 'my-pkg' is not a module name; "
+            "write e.g. 'mypkg' or 'mypkg.models'",
+        ),
+    ],
+)
+def test_trusted_libraries_messages(tmp_path: Path, text: str, message: str) -> None:
+    from paramcheck.taxonomy import trusted_libraries
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        trusted_libraries(pyproject)
+    assert str(info.value) == message.replace("{p}", str(pyproject))
+    pyproject.write_text('[tool.paramcheck]\ntrusted_libraries = ["mypkg", "b.models"]\n', encoding="utf-8")
+    assert trusted_libraries(pyproject) == ("mypkg", "b.models")
+    assert trusted_libraries(None) == ()
