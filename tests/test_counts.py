@@ -117,3 +117,40 @@ def test_bundled_flux_transformer_known_fact() -> None:
     assert transformer is not None
     # published: the FLUX.1-dev transformer checkpoint holds 23,802,816,640 bytes of bf16
     assert transformer.stored * 2 == 23_802_816_640
+
+
+def _with_unused_key(configs_only: Path, tmp_path: Path) -> Path:
+    import json
+    import shutil
+
+    folder = shutil.copytree(configs_only, tmp_path / "tiny-flux-typo")
+    config = folder / "transformer" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "bogus_key": 3}))
+    return folder
+
+
+def test_audit_passes_its_options_on(tiny_pipeline_configs_only: Path, tmp_path: Path) -> None:
+    from paramcheck.errors import ConfigError
+    from paramcheck.taxonomy import RULES, Rule, Taxonomy, View
+
+    folder = _with_unused_key(tiny_pipeline_configs_only, tmp_path)
+    built: list[str] = []
+    # a user rule puts every Linear of the transformer under "attention" in the leaf view
+    taxonomy = Taxonomy(rules=(Rule(view=View.LEAF, category="attention", cls="Linear"), *RULES))
+    report = audit(str(folder), components=["transformer"], layers=True, progress=built.append, taxonomy=taxonomy)
+    assert built == ["transformer"]  # the progress callback hears each component built, only those asked for
+    assert [c.name for c in report.components] == ["transformer"]
+    transformer = report.components[0]
+    assert transformer.layers  # records were asked for
+    leaf = next(v for v in transformer.views if v.view == "leaf")
+    assert leaf.row("linear") is None
+    assert leaf.row("attention") is not None
+    assert transformer.unused_config_keys == ("bogus_key",)
+    assert report.notes == (
+        "config only: counted on the meta device, no weights read",
+        "transformer: FluxTransformer2DModel does not take config key(s) bogus_key; they were ignored "
+        "(a misspelling counts the class default instead)",
+    )
+    assert not audit(str(folder), components=["vae"]).components[0].layers  # no records unless asked
+    with pytest.raises(ConfigError, match="FluxTransformer2DModel does not take config key 'bogus_key'"):
+        audit(str(folder), components=["transformer"], strict=True)

@@ -613,3 +613,129 @@ def test_trusted_libraries_messages(tmp_path: Path, text: str, message: str) -> 
     pyproject.write_text('[tool.paramcheck]\ntrusted_libraries = ["mypkg", "b.models"]\n', encoding="utf-8")
     assert trusted_libraries(pyproject) == ("mypkg", "b.models")
     assert trusted_libraries(None) == ()
+
+
+# --- the rule table's helpers and how one rule matches (Node fields written by hand) ---------------------------------
+
+
+def test_rule_helpers_build_the_row_they_name() -> None:
+    from paramcheck.taxonomy import Category, Rule, View, rules
+
+    # called here, not only at import: each helper builds the row with its own view and the category it is given
+    assert rules._leaf("linear", cls="Linear") == Rule(view=View.LEAF, category="linear", cls="Linear")
+    assert rules._role("positional", parameter="*pos*", note="n") == Rule(
+        view=View.ROLE, category="positional", parameter="*pos*", note="n"
+    )
+    assert rules._container("vae", cls="Encoder") == Rule(view=View.CONTAINER, category="vae", cls="Encoder")
+    assert rules._category("head", "output head", "输出头") == Category(
+        id="head", en="output head", zh="输出头", seed="head"
+    )
+    assert rules._category("lora", "LoRA", "LoRA层", "linear") == Category(
+        id="lora", en="LoRA", zh="LoRA层", seed="linear"
+    )
+
+
+def _node(**fields: Any) -> Any:
+    from paramcheck.taxonomy.rules import Node
+
+    attention = {
+        "path": "blocks.0.attn",
+        "attr": "attn",
+        "classes": ("FluxAttention", "Attention"),
+        "library": "diffusers",
+        "is_leaf": False,
+        "child_classes": ("Linear", "SiLU"),
+        "enclosing": ("FluxTransformer2DModel", "ModuleList", "FluxTransformerBlock"),
+    }
+    return Node(**{**attention, **fields})
+
+
+LEAF_NODE = {"path": "blocks.0.attn.to_q", "attr": "to_q", "classes": ("Linear",), "library": "torch"}
+LEAF_NODE |= {"is_leaf": True, "child_classes": ()}
+
+
+@pytest.mark.parametrize(
+    ("match", "node", "parameter", "expected"),
+    [
+        ({"cls": "attention"}, {}, None, True),  # a base class, any case
+        ({"cls": "Flux*"}, {}, None, True),
+        ({"cls": "Linear"}, {}, None, False),
+        ({"attr": "att*"}, {}, None, True),
+        ({"attr": "to_q"}, {}, None, False),
+        ({"path": "blocks.*.attn"}, {}, None, True),
+        ({"path": "blocks"}, {}, None, False),  # the whole path, not a prefix
+        ({"library": "diffusers"}, {}, None, True),
+        ({"library": "torch"}, {}, None, False),
+        ({"within": "*TransformerBlock"}, {}, None, True),
+        ({"within": "Autoencoder*"}, {}, None, False),
+        ({"children": ("Linear",)}, {}, None, True),  # the first children, in order
+        ({"children": ("Linear", "SiLU")}, {}, None, True),
+        ({"children": ("SiLU",)}, {}, None, False),
+        ({"children": ("Linear", "SiLU", "GELU")}, {}, None, False),  # more than it has
+        ({"cls": "*Attention", "leaf": True}, {}, None, False),
+        ({"cls": "Linear", "leaf": True}, LEAF_NODE, None, True),
+        ({"cls": "Linear", "attr": "to_q"}, LEAF_NODE, None, True),
+        ({"cls": "Linear", "attr": "to_k"}, LEAF_NODE, None, False),
+        ({"parameter": "weight"}, LEAF_NODE, "weight", True),
+        ({"parameter": "*table*"}, LEAF_NODE, "scale_shift_table", True),
+        ({"parameter": "bias"}, LEAF_NODE, "weight", False),
+        ({"parameter": "weight"}, LEAF_NODE, None, False),  # a parameter rule names no module
+        ({"cls": "Linear"}, LEAF_NODE, "weight", False),  # a module rule names no parameter
+    ],
+)
+def test_rule_matches_by_hand(
+    match: dict[str, Any], node: dict[str, Any], parameter: str | None, expected: bool
+) -> None:
+    from paramcheck.taxonomy import Rule, View
+
+    rule = Rule(view=View.ROLE, category="attention", **match)
+    assert rule.matches(_node(**node), parameter) is expected
+
+
+def test_category_labels() -> None:
+    from paramcheck.taxonomy import default_taxonomy
+
+    taxonomy = default_taxonomy()
+    assert (taxonomy.label("modulation"), taxonomy.label("modulation", "zh")) == (
+        "modulation/conditioning",
+        "调制/条件层",
+    )
+    assert taxonomy.label("feed_forward", "en") == "feed-forward"
+    with pytest.raises(ConfigError, match=r"^unknown layer category 'nope'; use one of attention, linear, "):
+        taxonomy.category("nope")
+
+
+# --- classify: the root's attribute name, and the per-module records (by hand) ---------------------------------------
+
+
+class _Rooted(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(2, 3)  # 2*3 + 3 = 9
+        self.scale = nn.Parameter(torch.zeros(5))  # held directly by the root: 5
+
+
+def test_the_root_has_no_attribute_name() -> None:
+    from paramcheck.taxonomy import RULES, Rule, View
+
+    # a user rule for every module with a (non-empty) attribute name: the root has none, so it stays unnamed
+    taxonomy = Taxonomy(rules=(Rule(view=View.ROLE, category="attention", attr="?*"), *RULES))
+    assert as_dict(views_of(_Rooted(), taxonomy)["role"]) == {"attention": 9, "direct": 5}
+
+
+class _Small(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Sequential(nn.Linear(2, 3), nn.GELU())])  # 2*3 + 3 = 9
+        self.head = nn.Linear(3, 1)  # 3 + 1 = 4
+
+
+def test_records_by_hand() -> None:
+    rows = [(r.name, r.class_name, r.parameters, r.category, r.depth) for r in classify(_Small(), records=True).records]
+    assert rows == [
+        ("blocks", "ModuleList", 9, "", 1),  # no rule names a plain list: no category
+        ("blocks.0", "Sequential", 9, "", 2),
+        ("blocks.0.0", "Linear", 9, "linear", 3),
+        ("blocks.0.1", "GELU", 0, "activation", 3),
+        ("head", "Linear", 4, "linear", 1),
+    ]
