@@ -117,3 +117,56 @@ def test_bundled_flux_transformer_known_fact() -> None:
     assert transformer is not None
     # published: the FLUX.1-dev transformer checkpoint holds 23,802,816,640 bytes of bf16
     assert transformer.stored * 2 == 23_802_816_640
+
+
+def _bert_folder(folder: Path) -> Path:
+    """A one-component folder by hand: a BERT text encoder whose config has a key BertConfig does not take."""
+    import json
+
+    (folder / "text_encoder").mkdir(parents=True)
+    index = {"_class_name": "StableDiffusionPipeline", "text_encoder": ["transformers", "BertModel"]}
+    (folder / "model_index.json").write_text(json.dumps({**index, "scheduler": [None, None]}))
+    config = {"model_type": "bert", "architectures": ["BertModel"], "vocab_size": 50, "hidden_size": 8}
+    config |= {"num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 16}
+    config |= {"max_position_embeddings": 16, "type_vocab_size": 2, "bogus_key": 3}
+    (folder / "text_encoder" / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+# BERT by hand: embeddings 50*8 + 16*8 + 2*8 + LayerNorm 16 = 560; one layer: q, k, v and the attention output
+# 4 * (8*8 + 8) = 288, LayerNorm 16, intermediate 8*16 + 16 = 144, output 16*8 + 8 = 136, LayerNorm 16 = 600;
+# pooler 8*8 + 8 = 72. Total 1,232, of which the Linear layers (leaf "linear") are 288 + 144 + 136 + 72 = 640.
+BERT_TOTAL, BERT_LINEAR = 1_232, 640
+
+
+def test_audit_passes_its_options_on(tmp_path: Path) -> None:
+    from paramcheck.errors import ConfigError
+    from paramcheck.taxonomy import RULES, Rule, Taxonomy, View
+
+    folder = _bert_folder(tmp_path / "bert")
+    built: list[str] = []
+    # a user rule puts every Linear under "attention" in the leaf view
+    taxonomy = Taxonomy(rules=(Rule(view=View.LEAF, category="attention", cls="Linear"), *RULES))
+    report = audit(str(folder), components=["text_encoder"], layers=True, progress=built.append, taxonomy=taxonomy)
+    assert built == ["text_encoder"]  # the progress callback hears each component built, only those asked for
+    assert [c.name for c in report.components] == ["text_encoder"]
+    encoder = report.components[0]
+    assert (encoder.parameters, encoder.library, encoder.class_name) == (BERT_TOTAL, "transformers", "BertModel")
+    assert encoder.layers  # records were asked for
+    leaf = next(v for v in encoder.views if v.view == "leaf")
+    assert leaf.row("linear") is None
+    assert leaf.row("attention").parameters == BERT_LINEAR  # type: ignore[union-attr]
+    assert encoder.unused_config_keys == ("bogus_key",)
+    assert report.notes == (
+        "config only: counted on the meta device, no weights read",
+        "text_encoder: BertModel does not take config key(s) bogus_key; they were ignored "
+        "(a misspelling counts the class default instead)",
+    )
+    plain = audit(str(folder))
+    assert [(c.name, c.parameters, bool(c.layers)) for c in plain.components] == [
+        ("text_encoder", BERT_TOTAL, False),  # no records unless asked
+        ("scheduler", 0, False),
+    ]
+    assert next(v for v in plain.components[0].views if v.view == "leaf").row("linear").parameters == BERT_LINEAR  # type: ignore[union-attr]
+    with pytest.raises(ConfigError, match="BertModel does not take config key 'bogus_key'"):
+        audit(str(folder), strict=True)

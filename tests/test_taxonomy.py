@@ -376,3 +376,366 @@ def test_vae_encoder_and_decoder_classes_named_by_their_model() -> None:
     assert encoder + decoder == sum(p.numel() for p in vae.parameters())
     container = as_dict(views_of(vae)["container"])
     assert container == {"vae": encoder + decoder}
+
+
+# --- [tool.paramcheck] taxonomy config: every one-line error, written by hand (the messages are the UI) -------------
+
+RULE_KEYS_TEXT = "view, category, class, attr, path, parameter, library, within, children, leaf"
+SEED_IDS = (
+    "activation, attention, direct, embedding, feed_forward, linear, modulation, normalization, other, outside, "
+    "positional, residual_block, text_encoder, timestep, transformer_block, vae"
+)
+CATEGORY_IDS = (
+    "attention, linear, normalization, activation, embedding, positional, timestep, feed_forward, "
+    "transformer_block, residual_block, vae, text_encoder, other, modulation, direct, outside"
+)
+GOOD_RULE = '[[tool.paramcheck.rules]]\nview = "leaf"\ncategory = "linear"\nclass = "Linear"\n'
+RULE_2 = "{p}: [[tool.paramcheck.rules]] #2"  # the bad rule comes second: the message counts from 1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("tool = 3\n", "{p}: tool is a int, not a table; write [tool.paramcheck]"),
+        ("[tool]\nparamcheck = 3\n", "{p}: [tool.paramcheck] is a int, not a table; write it as a table"),
+        (
+            "[tool.paramcheck]\nzoo = 1\nfoo = 2\n",
+            "{p}: [tool.paramcheck] has unknown key 'foo'; use categories, rules, trusted_libraries, models",
+        ),
+        (
+            "[tool.paramcheck]\nrules = 3\n",
+            "{p}: [tool.paramcheck] rules is a int, not a list of tables; write each rule as [[tool.paramcheck.rules]]",
+        ),
+        (
+            "[tool.paramcheck]\ncategories = 3\n",
+            "{p}: [tool.paramcheck.categories] is not a table; write id = { en = ..., zh = ... }",
+        ),
+        ("[tool.paramcheck.categories]\nhead = 3\n", "{p}: category 'head' needs at least en = \"...\"; add it"),
+        (
+            '[tool.paramcheck.categories]\nhead = { zh = "x" }\n',
+            "{p}: category 'head' needs at least en = \"...\"; add it",
+        ),
+        (
+            '[tool.paramcheck.categories]\nhead = { en = "h", zoo = 1, extra = 2 }\n',
+            "{p}: category 'head' has unknown key 'extra'; use en, zh and seed",
+        ),
+        (
+            '[tool.paramcheck.categories]\nhead = { en = "h", zh = 3 }\n',
+            "{p}: category 'head': zh must be a string; write zh = \"...\"",
+        ),
+        (
+            '[tool.paramcheck.categories]\nhead = { en = "h", seed = "nope" }\n',
+            f"{{p}}: category 'head' has unknown seed 'nope'; use one of {SEED_IDS}",
+        ),
+        (
+            '[tool.paramcheck.categories]\nhead = { en = "h", seed = 3 }\n',
+            f"{{p}}: category 'head' has unknown seed 3; use one of {SEED_IDS}",
+        ),
+        (
+            "[tool.paramcheck]\nrules = [3]\n",
+            "{p}: [[tool.paramcheck.rules]] #1 is not a table; write view = ..., category = ..., and a match key",
+        ),
+        (
+            GOOD_RULE + '[[tool.paramcheck.rules]]\nview = "role"\ncategory = "attention"\nzoo = 1\nclas = "X"\n',
+            f"{RULE_2}: unknown key 'clas'; use {RULE_KEYS_TEXT}",
+        ),
+        (
+            GOOD_RULE + '[[tool.paramcheck.rules]]\nview = "roles"\ncategory = "attention"\nclass = "X"\n',
+            f"{RULE_2}: view 'roles' is not one of leaf, role, container; set view",
+        ),
+        (
+            GOOD_RULE + '[[tool.paramcheck.rules]]\ncategory = "attention"\nclass = "X"\n',
+            f"{RULE_2}: view None is not one of leaf, role, container; set view",
+        ),
+        (
+            GOOD_RULE + '[[tool.paramcheck.rules]]\nview = "role"\nclass = "X"\n',
+            f'{RULE_2}: category must be a string; write category = "attention"',
+        ),
+        (
+            '[tool.paramcheck.categories]\nhead = { en = "h" }\n'
+            + GOOD_RULE
+            + '[[tool.paramcheck.rules]]\nview = "role"\ncategory = "atention"\nclass = "X"\n',
+            f"{RULE_2}: unknown layer category 'atention'; use one of head, {CATEGORY_IDS}",
+        ),
+        *(
+            (
+                GOOD_RULE
+                + f'[[tool.paramcheck.rules]]\nview = "role"\ncategory = "attention"\nclass = "X"\n{key} = 3\n',
+                f'{RULE_2}: {key} must be a string (a glob); write {key} = "..."',
+            )
+            for key in ("attr", "path", "parameter", "within", "library")
+        ),
+        (
+            GOOD_RULE + '[[tool.paramcheck.rules]]\nview = "role"\ncategory = "attention"\nclass = 3\n',
+            f'{RULE_2}: class must be a string (a glob); write class = "..."',
+        ),
+        (
+            GOOD_RULE + '[[tool.paramcheck.rules]]\nview = "role"\ncategory = "attention"\nlibrary = "torch"\n',
+            f"{RULE_2}: matches everything; add class, attr, path, parameter or children",
+        ),
+        (
+            GOOD_RULE + '[[tool.paramcheck.rules]]\nview = "role"\ncategory = "attention"\nchildren = "SiLU"\n',
+            f'{RULE_2}: children must be a list of class globs; write children = ["SiLU", "Linear"]',
+        ),
+        (
+            GOOD_RULE + '[[tool.paramcheck.rules]]\nview = "role"\ncategory = "attention"\nchildren = ["SiLU", 3]\n',
+            f'{RULE_2}: children must be a list of class globs; write children = ["SiLU", "Linear"]',
+        ),
+        (
+            GOOD_RULE + '[[tool.paramcheck.rules]]\nview = "role"\ncategory = "attention"\nclass = "X"\nleaf = "yes"\n',
+            f"{RULE_2}: leaf must be true or false; write leaf = true",
+        ),
+    ],
+)
+def test_config_message_table(tmp_path: Path, text: str, message: str) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_taxonomy(pyproject)
+    assert str(info.value) == message.replace("{p}", str(pyproject))
+
+
+def test_config_file_messages(tmp_path: Path) -> None:
+    folder = tmp_path / "pyproject.toml"
+    folder.mkdir()
+    with pytest.raises(ConfigError) as info:
+        load_taxonomy(folder)
+    assert str(info.value) == f"{folder}: is a folder; point at a pyproject.toml"
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"[tool]\n\xff\n")
+    with pytest.raises(ConfigError) as info:
+        load_taxonomy(binary)
+    assert str(info.value) == f"{binary}: not UTF-8 (byte 0xff at offset 7); fix it, or pass another file with --config"
+
+
+def test_config_rule_keeps_every_field(tmp_path: Path) -> None:
+    from paramcheck.taxonomy import RULES, Rule, View
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        "[[tool.paramcheck.rules]]\n"
+        'view = "role"\ncategory = "attention"\nclass = "A*"\nattr = "b"\npath = "c.*"\nparameter = "w*"\n'
+        'library = "torch"\nwithin = "W*"\nchildren = ["SiLU", "Linear"]\nleaf = true\n'
+        "[[tool.paramcheck.rules]]\n"
+        'view = "container"\ncategory = "vae"\nchildren = ["Conv*"]\n'
+        "[[tool.paramcheck.rules]]\n"
+        'view = "leaf"\ncategory = "linear"\nclass = "Lin*"\n',
+        encoding="utf-8",
+    )
+    taxonomy = load_taxonomy(pyproject)
+    note = f"from {pyproject}"
+    assert taxonomy.rules[:3] == (
+        Rule(
+            view=View.ROLE,
+            category="attention",
+            cls="A*",
+            attr="b",
+            path="c.*",
+            parameter="w*",
+            library="torch",
+            within="W*",
+            children=("SiLU", "Linear"),
+            leaf=True,
+            note=note,
+        ),
+        Rule(view=View.CONTAINER, category="vae", children=("Conv*",), note=note),
+        Rule(view=View.LEAF, category="linear", cls="Lin*", note=note),
+    )
+    assert taxonomy.rules[3:] == RULES
+    assert taxonomy.source == str(pyproject)
+    assert taxonomy.categories == CATEGORIES
+
+
+def test_config_categories_kept(tmp_path: Path) -> None:
+    from paramcheck.taxonomy import Category
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        "[tool.paramcheck.categories]\n"
+        'head = { en = "output head" }\n'
+        'lora = { en = "LoRA adapter", zh = "LoRA层", seed = "linear" }\n',
+        encoding="utf-8",
+    )
+    taxonomy = load_taxonomy(pyproject)
+    assert taxonomy.categories == (
+        Category(id="head", en="output head", zh="output head", seed="other"),
+        Category(id="lora", en="LoRA adapter", zh="LoRA层", seed="linear"),
+        *CATEGORIES,
+    )
+    assert taxonomy.source is None  # no rules came from it
+    assert taxonomy.label("lora", "zh") == "LoRA层"
+    assert taxonomy.label("lora") == "LoRA adapter"
+
+
+def test_find_config_walks_up(tmp_path: Path) -> None:
+    from paramcheck.taxonomy import find_config
+
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    assert find_config(deep) is None or not str(find_config(deep)).startswith(str(tmp_path))
+    (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
+    assert find_config(deep) == tmp_path / "pyproject.toml"
+    (tmp_path / "a" / "pyproject.toml").mkdir()  # a folder of that name is no config
+    assert find_config(deep) == tmp_path / "pyproject.toml"
+
+
+TRUSTED_LIST = (
+    '{p}: [tool.paramcheck] trusted_libraries must be a list of module names; write trusted_libraries = ["mypkg"]'
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '[tool.paramcheck]\ntrusted_libraries = "mypkg"\n',
+            TRUSTED_LIST,
+        ),
+        (
+            '[tool.paramcheck]\ntrusted_libraries = ["mypkg", 3]\n',
+            TRUSTED_LIST,
+        ),
+        (
+            '[tool.paramcheck]\ntrusted_libraries = ["mypkg", "my-pkg"]\n',
+            "{p}: [tool.paramcheck] trusted_libraries: 'my-pkg' is not a module name; "
+            "write e.g. 'mypkg' or 'mypkg.models'",
+        ),
+    ],
+)
+def test_trusted_libraries_messages(tmp_path: Path, text: str, message: str) -> None:
+    from paramcheck.taxonomy import trusted_libraries
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        trusted_libraries(pyproject)
+    assert str(info.value) == message.replace("{p}", str(pyproject))
+    pyproject.write_text('[tool.paramcheck]\ntrusted_libraries = ["mypkg", "b.models"]\n', encoding="utf-8")
+    assert trusted_libraries(pyproject) == ("mypkg", "b.models")
+    assert trusted_libraries(None) == ()
+
+
+# --- the rule table's helpers and how one rule matches (Node fields written by hand) ---------------------------------
+
+
+def test_rule_helpers_build_the_row_they_name() -> None:
+    from paramcheck.taxonomy import Category, Rule, View, rules
+
+    # called here, not only at import: each helper builds the row with its own view and the category it is given
+    assert rules._leaf("linear", cls="Linear") == Rule(view=View.LEAF, category="linear", cls="Linear")
+    assert rules._role("positional", parameter="*pos*", note="n") == Rule(
+        view=View.ROLE, category="positional", parameter="*pos*", note="n"
+    )
+    assert rules._container("vae", cls="Encoder") == Rule(view=View.CONTAINER, category="vae", cls="Encoder")
+    assert rules._category("head", "output head", "输出头") == Category(
+        id="head", en="output head", zh="输出头", seed="head"
+    )
+    assert rules._category("lora", "LoRA", "LoRA层", "linear") == Category(
+        id="lora", en="LoRA", zh="LoRA层", seed="linear"
+    )
+
+
+def _node(**fields: Any) -> Any:
+    from paramcheck.taxonomy.rules import Node
+
+    attention = {
+        "path": "blocks.0.attn",
+        "attr": "attn",
+        "classes": ("FluxAttention", "Attention"),
+        "library": "diffusers",
+        "is_leaf": False,
+        "child_classes": ("Linear", "SiLU"),
+        "enclosing": ("FluxTransformer2DModel", "ModuleList", "FluxTransformerBlock"),
+    }
+    return Node(**{**attention, **fields})
+
+
+LEAF_NODE = {"path": "blocks.0.attn.to_q", "attr": "to_q", "classes": ("Linear",), "library": "torch"}
+LEAF_NODE |= {"is_leaf": True, "child_classes": ()}
+
+
+@pytest.mark.parametrize(
+    ("match", "node", "parameter", "expected"),
+    [
+        ({"cls": "attention"}, {}, None, True),  # a base class, any case
+        ({"cls": "Flux*"}, {}, None, True),
+        ({"cls": "Linear"}, {}, None, False),
+        ({"attr": "att*"}, {}, None, True),
+        ({"attr": "to_q"}, {}, None, False),
+        ({"path": "blocks.*.attn"}, {}, None, True),
+        ({"path": "blocks"}, {}, None, False),  # the whole path, not a prefix
+        ({"library": "diffusers"}, {}, None, True),
+        ({"library": "torch"}, {}, None, False),
+        ({"within": "*TransformerBlock"}, {}, None, True),
+        ({"within": "Autoencoder*"}, {}, None, False),
+        ({"children": ("Linear",)}, {}, None, True),  # the first children, in order
+        ({"children": ("Linear", "SiLU")}, {}, None, True),
+        ({"children": ("SiLU",)}, {}, None, False),
+        ({"children": ("Linear", "SiLU", "GELU")}, {}, None, False),  # more than it has
+        ({"cls": "*Attention", "leaf": True}, {}, None, False),
+        ({"cls": "Linear", "leaf": True}, LEAF_NODE, None, True),
+        ({"cls": "Linear", "attr": "to_q"}, LEAF_NODE, None, True),
+        ({"cls": "Linear", "attr": "to_k"}, LEAF_NODE, None, False),
+        ({"parameter": "weight"}, LEAF_NODE, "weight", True),
+        ({"parameter": "*table*"}, LEAF_NODE, "scale_shift_table", True),
+        ({"parameter": "bias"}, LEAF_NODE, "weight", False),
+        ({"parameter": "weight"}, LEAF_NODE, None, False),  # a parameter rule names no module
+        ({"cls": "Linear"}, LEAF_NODE, "weight", False),  # a module rule names no parameter
+    ],
+)
+def test_rule_matches_by_hand(
+    match: dict[str, Any], node: dict[str, Any], parameter: str | None, expected: bool
+) -> None:
+    from paramcheck.taxonomy import Rule, View
+
+    rule = Rule(view=View.ROLE, category="attention", **match)
+    assert rule.matches(_node(**node), parameter) is expected
+
+
+def test_category_labels() -> None:
+    from paramcheck.taxonomy import default_taxonomy
+
+    taxonomy = default_taxonomy()
+    assert (taxonomy.label("modulation"), taxonomy.label("modulation", "zh")) == (
+        "modulation/conditioning",
+        "调制/条件层",
+    )
+    assert taxonomy.label("feed_forward", "en") == "feed-forward"
+    with pytest.raises(ConfigError, match=r"^unknown layer category 'nope'; use one of attention, linear, "):
+        taxonomy.category("nope")
+
+
+# --- classify: the root's attribute name, and the per-module records (by hand) ---------------------------------------
+
+
+class _Rooted(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(2, 3)  # 2*3 + 3 = 9
+        self.scale = nn.Parameter(torch.zeros(5))  # held directly by the root: 5
+
+
+def test_the_root_has_no_attribute_name() -> None:
+    from paramcheck.taxonomy import RULES, Rule, View
+
+    # a user rule for every module with a (non-empty) attribute name: the root has none, so it stays unnamed
+    taxonomy = Taxonomy(rules=(Rule(view=View.ROLE, category="attention", attr="?*"), *RULES))
+    assert as_dict(views_of(_Rooted(), taxonomy)["role"]) == {"attention": 9, "direct": 5}
+
+
+class _Small(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Sequential(nn.Linear(2, 3), nn.GELU())])  # 2*3 + 3 = 9
+        self.head = nn.Linear(3, 1)  # 3 + 1 = 4
+
+
+def test_records_by_hand() -> None:
+    rows = [(r.name, r.class_name, r.parameters, r.category, r.depth) for r in classify(_Small(), records=True).records]
+    assert rows == [
+        ("blocks", "ModuleList", 9, "", 1),  # no rule names a plain list: no category
+        ("blocks.0", "Sequential", 9, "", 2),
+        ("blocks.0.0", "Linear", 9, "linear", 3),
+        ("blocks.0.1", "GELU", 0, "activation", 3),
+        ("head", "Linear", 4, "linear", 1),
+    ]
