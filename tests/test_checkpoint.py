@@ -615,3 +615,91 @@ def test_gptq_qweight_unpacks_by_the_configs_bits(bits: Any, rows: int, packing:
     assert [(r.logical, r.parameters, r.packing) for r in roles] == [("q.weight", 192, packing)]
     assert type(roles[0].parameters) is int  # a count: 192, never 192.0 in the report
     assert scheme == "gptq"
+
+
+def test_a_missing_path_is_named_with_what_to_give(tmp_path: Path) -> None:
+    from paramcheck.checkpoint.summary import find_weights
+
+    with pytest.raises(CheckpointError) as e:
+        find_weights(tmp_path / "nope")
+    assert str(e.value) == (
+        f"{tmp_path / 'nope'}: no such file or folder; give a .safetensors file, an index.json or a model folder"
+    )
+
+
+def test_a_folder_with_two_default_sharded_sets_asks_for_one(tmp_path: Path) -> None:
+    from paramcheck.checkpoint.summary import find_weights
+
+    for stem in ("diffusion_pytorch_model", "model"):
+        (tmp_path / f"{stem}.safetensors.index.json").write_text('{"weight_map": {}}')
+    with pytest.raises(CheckpointError) as e:
+        find_weights(tmp_path)
+    assert str(e.value) == (
+        f"{tmp_path}: holds several sharded sets (diffusion_pytorch_model.safetensors.index.json, "
+        "model.safetensors.index.json); point at one index file"
+    )
+
+
+def test_a_json_that_is_no_index_is_refused(tmp_path: Path) -> None:
+    from paramcheck.checkpoint.summary import find_weights
+
+    # an index is *.safetensors.index.json or a variant's *.safetensors.index.<variant>.json; config.json is neither
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(CheckpointError, match="not a safetensors file or index"):
+        find_weights(tmp_path / "config.json")
+    variant = tmp_path / "model.safetensors.index.fp16.json"
+    variant.write_text('{"weight_map": {}}')
+    assert find_weights(variant)[0] == "sharded"
+
+
+def test_an_os_error_without_strerror_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from paramcheck.checkpoint import summary
+
+    def refuse(path: Path, variant: str | None) -> None:
+        raise OSError("the disk said no")
+
+    monkeypatch.setattr(summary, "_find_weights", refuse)
+    with pytest.raises(CheckpointError) as e:
+        summary.find_weights(tmp_path)
+    assert str(e.value) == f"{tmp_path}: cannot read (the disk said no); check the path and its permissions"
+
+
+def test_a_tensor_in_two_shards_names_the_other_shard(tmp_path: Path) -> None:
+    from paramcheck.checkpoint.summary import summarize
+
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "a.safetensors"))
+    save_file({"w": torch.zeros(2), "v": torch.zeros(3)}, str(tmp_path / "b.safetensors"))
+    headers = (read_header(tmp_path / "a.safetensors"), read_header(tmp_path / "b.safetensors"))
+    with pytest.raises(CheckpointError) as e:
+        summarize("model", headers)
+    assert (
+        str(e.value)
+        == f"{tmp_path / 'b.safetensors'}: tensor 'w' is also in a.safetensors; a tensor belongs to one shard"
+    )
+
+
+def test_summarize_reads_gptq_bits_from_the_config(tmp_path: Path) -> None:
+    from paramcheck.checkpoint.summary import summarize
+
+    # AutoGPTQ: qweight [in // 32 * bits, out] int32 -> in * out weights; an 8-bit 64x6 layer stores [16, 6]
+    save_file({"l.qweight": torch.zeros(16, 6, dtype=torch.int32)}, str(tmp_path / "q.safetensors"))
+    headers = (read_header(tmp_path / "q.safetensors"),)
+    eight = summarize("model", headers, config={"quantization_config": {"quant_method": "gptq", "bits": 8}})
+    assert eight.parameters == 64 * 6
+    # without a config GPTQ's default of 4 bits is assumed: 8 values per int32
+    assert summarize("model", headers).parameters == 16 * 6 * 8
+
+
+def test_declared_ties_join_groups_of_names_in_the_state_dict() -> None:
+    from paramcheck.checkpoint.check import _tie_groups
+
+    class Declared(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = torch.nn.Parameter(torch.zeros(2))
+            self.b = torch.nn.Parameter(torch.zeros(2))  # not the same tensor: tied only by declaration
+            # transformers 5: {target: source}; "c" is in no state dict here and must not join any group
+            self.all_tied_weights_keys = {"b": "a", "c": "a"}
+
+    groups = _tie_groups(Declared(), ["a", "b"])
+    assert groups == {"a": frozenset({"a", "b"}), "b": frozenset({"a", "b"})}
