@@ -547,3 +547,168 @@ def test_a_rule_naming_an_op_exactly_beats_an_earlier_prefix_rule(monkeypatch: p
     assert ops.op_category("mm_plus") == "attention"
     assert ops.op_category("mm_plus.default") == "attention"
     assert ops.op_category("mm_other") == "linear"
+
+
+# --- mutation testing of flops.py and probe.py (issue 20): bytes, peaks, rerouted attention, derived totals ---------
+
+
+def test_probe_bytes_and_peak_of_elementwise_ops_by_hand() -> None:
+    x = _meta(4, 8)
+    # default float_bytes is 2 (a bf16 run): each fp32 meta tensor of 32 elements counts 64 bytes, whatever its dtype;
+    # each op reads its input and writes its output (128 bytes); the scalars are no tensors
+    result = probe_forward(lambda: (x * 2) * 3 + 1)
+    assert [(o.op, o.calls, o.flops, o.bytes) for o in result.ops] == [("add", 1, 0, 128), ("mul", 2, 0, 128)]
+    # x*2 is freed once (x*2)*3 exists, so at most two 64-byte intermediates are alive at once
+    assert result.peak_activation_bytes == 2 * 64
+    assert result.flops == 0
+
+
+def test_probe_of_a_linear_counts_the_matmul_and_no_views() -> None:
+    linear = torch.nn.Linear(64, 32, bias=False, device="meta")
+    result = probe_forward(lambda: linear(_meta(2, 10, 64)), float_bytes=4)
+    # the transpose of the weight and the reshapes around mm alias their inputs: only mm reads and writes memory,
+    # the 20x64 input, the 64x32 weight and the 20x32 output at 4 bytes each; its output is the one allocation
+    assert [(o.op, o.category, o.calls, o.flops, o.bytes) for o in result.ops] == [
+        ("mm", "linear", 1, 2 * 20 * 64 * 32, 4 * (20 * 64 + 64 * 32 + 20 * 32))
+    ]
+    assert result.peak_activation_bytes == 4 * 20 * 32
+
+
+def test_probe_moves_a_cpu_tensor_that_meets_a_meta_one() -> None:
+    # a model's own small CPU tensor (a mask, a table) mixed with meta activations: meta alone would refuse the op
+    result = probe_forward(lambda: torch.add(_meta(4, 8), torch.ones(8), alpha=2))
+    assert [(o.op, o.calls, o.bytes) for o in result.ops] == [("add", 1, 2 * (32 + 8 + 32))]
+    assert result.peak_activation_bytes == 2 * 32
+
+
+def _sdpa_flops_on_cpu(q: torch.Tensor, k: torch.Tensor, **kwargs: object) -> int:
+    """torch's own count of a real CPU attention on the math path (two bmm), GQA heads repeated as torch does."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with torch.inference_mode(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        torch.nn.functional.scaled_dot_product_attention(q, k, k, **kwargs)  # type: ignore[arg-type]
+    return int(counter.get_total_flops())
+
+
+def test_grouped_query_attention_counts_every_query_head() -> None:
+    q, kv = (1, 4, 10, 8), (1, 2, 10, 8)
+    result = probe_forward(
+        lambda: torch.nn.functional.scaled_dot_product_attention(_meta(*q), _meta(*kv), _meta(*kv), enable_gqa=True)
+    )
+    # 4 query heads × 10 × 10 × 8 MACs for QKᵀ and as many for AV; the two kv heads are shared, not halved
+    assert result.flops == 2 * 2 * (4 * 10 * 10 * 8) == 12_800
+    assert result.flops == _sdpa_flops_on_cpu(torch.randn(*q), torch.randn(*kv), enable_gqa=True)
+    # q, k and v as 4 heads (the kernel reads shared kv heads in place) and the output: 4 × 320 elements at 2 bytes,
+    # plus the fused kernel's two int64 RNG scalars (seed, offset)
+    assert [(o.op, o.bytes) for o in result.ops] == [("_scaled_dot_product_efficient_attention", 4 * 320 * 2 + 16)]
+
+
+def test_an_attention_mask_is_read_as_a_bias_of_the_full_score_shape() -> None:
+    q = _meta(1, 4, 10, 8)
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    plain = probe_forward(lambda: sdpa(q, q, q))
+    mask = torch.ones(10, 10, dtype=torch.bool)  # a CPU mask, as a model builds it from its inputs
+    masked = probe_forward(lambda: sdpa(q, q, q, attn_mask=mask))
+    assert masked.flops == plain.flops == 2 * 2 * (4 * 10 * 10 * 8)
+    # the fused kernel reads a bias of (batch 1, 4 heads, 10 queries, 10 keys) at 2 bytes
+    (p,), (m,) = plain.ops, masked.ops
+    assert m.bytes - p.bytes == 1 * 4 * 10 * 10 * 2
+
+
+def test_forward_and_report_totals_by_hand() -> None:
+    from paramcheck.compute.workload import Role, Workload
+
+    transformer = ForwardCount(
+        component="transformer",
+        class_name="T",
+        role=Role.DENOISER,
+        inputs="x",
+        forwards=3,
+        flops=7,
+        peak_activation_bytes=0,
+        ops=(OpCount(op="mm", calls=2, flops=3, bytes=10), OpCount(op="bmm", calls=1, flops=1, bytes=5)),
+    )
+    assert (transformer.macs, transformer.total_flops, transformer.bytes_moved) == (3, 21, 2 * 10 + 5)
+    assert transformer.flops_by_category == (("attention", 1), ("linear", 6), ("conv", 0), ("other", 0))
+    encoder = ForwardCount(
+        component="text_encoder",
+        class_name="E",
+        role=Role.TEXT_ENCODER,
+        inputs="y",
+        forwards=1,
+        flops=4,
+        peak_activation_bytes=0,
+        ops=(OpCount(op="addmm", calls=1, flops=4, bytes=0),),
+    )
+    workload = Workload(height=64, width=64, steps=3, prompt_length=8, batch=3)
+    report = FlopReport(model="m", workload=workload, forwards=(encoder, transformer))
+    # 3 × 7 + 4 = 25 FLOPs for 3 images: 12 MACs, 8 FLOPs per image (whole numbers, rounded down)
+    assert (report.total_flops, report.total_macs, report.flops_per_image) == (25, 12, 8)
+    assert isinstance(report.flops_per_image, int)
+    assert report.flops_by_category == (("attention", 3), ("linear", 3 * 6 + 4), ("conv", 0), ("other", 0))
+    assert report.forward("transformer") is transformer
+    assert report.forward("vae") is None
+
+
+@pytest.fixture
+def tiny_source_vae_first(tiny_modules: dict[str, torch.nn.Module], tmp_path: Path) -> object:
+    """The tiny FLUX pipeline with its model_index.json listing the components in the reverse of the order they run."""
+    from paramcheck.sources import resolve
+    from tests.tiny import save_pipeline
+
+    order = ("vae", "transformer", "text_encoder_2", "text_encoder")
+    return resolve(str(save_pipeline(tmp_path / "vae-first", {k: tiny_modules[k] for k in order}, weights=False)))
+
+
+def test_probe_model_lists_forwards_in_run_order_with_their_traces(tiny_source_vae_first: object) -> None:
+    from paramcheck.build import build_model
+    from paramcheck.compute.flops import probe_model
+    from paramcheck.compute.workload import workload_for
+
+    source = tiny_source_vae_first
+    built = build_model(source)  # type: ignore[arg-type]  # fp32 on meta: the probe runs it at the workload's bf16
+    workload = workload_for(source, {"height": 64, "width": 64, "steps": 1, "prompt_length": 8})  # type: ignore[arg-type]
+    report, traces = probe_model(built, workload, trace=True)
+    assert report.model == "vae-first"
+    # text encoders first, then the denoiser, then the VAE decode, whatever order model_index.json lists them in;
+    # CLIP at its 77 positions, T5 at the 8 prompt tokens, 64x64 pixels as 32x32 packed latent tokens
+    assert [(f.component, f.class_name, f.role, f.inputs, f.forwards) for f in report.forwards] == [
+        ("text_encoder_2", "T5EncoderModel", "text_encoder", "1×8 tokens", 1),
+        ("text_encoder", "CLIPTextModel", "text_encoder", "1×77 tokens", 1),
+        ("transformer", "FluxTransformer2DModel", "denoiser", "1×(1024 image + 8 text) tokens", 1),
+        ("vae", "AutoencoderKL", "vae_decoder", "decode 1×1×64×64 latents", 1),
+    ]
+    assert report.notes[0].startswith("FLOPs counted by torch.utils.flop_counter on meta tensors")
+    assert report.notes[-1].startswith("text is counted at the full prompt length (CLIP at its 77 positions)")
+    assert all(f.peak_activation_bytes > 0 for f in report.forwards)
+    assert set(traces) == {"text_encoder", "text_encoder_2", "transformer", "vae"}
+    transformer = traces["transformer"]
+    # one double-stream and one single-stream block: two attention calls, each one op of the trace
+    assert transformer.count("attention") == 2
+    assert {o.dtype for o in transformer.ops if o.kind == "matmul"} == {"bf16"}  # the workload's activation dtype
+    assert transformer.flops > 0
+    again, untraced = probe_model(built, workload)
+    assert untraced == {}
+    assert again == report
+
+
+def test_a_forward_that_needs_values_is_a_one_line_error(tiny_source_vae_first: object) -> None:
+    from paramcheck.build import build_model
+    from paramcheck.compute.flops import count_flops
+    from paramcheck.compute.workload import workload_for
+    from paramcheck.errors import ConfigError
+
+    source = tiny_source_vae_first
+    built = build_model(source, components=["text_encoder"])  # type: ignore[arg-type]
+    encoder = built.modules["text_encoder"]
+    assert encoder is not None
+    # a model that reads a value of its activations (a length, a threshold) cannot run on meta tensors
+    norm = next(m for n, m in encoder.named_modules() if n.endswith("final_layer_norm"))
+    norm.forward = lambda x: x.sum().item()  # type: ignore[method-assign]
+    workload = workload_for(source, {"height": 64, "width": 64, "steps": 1, "prompt_length": 8})  # type: ignore[arg-type]
+    with pytest.raises(ConfigError) as error:
+        count_flops(built, workload)
+    assert str(error.value) == (
+        "vae-first/text_encoder: cannot run CLIPTextModel on meta tensors "
+        "(Tensor.item() cannot be called on meta tensors); report it with the model's config"
+    )
