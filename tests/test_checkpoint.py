@@ -703,3 +703,49 @@ def test_declared_ties_join_groups_of_names_in_the_state_dict() -> None:
 
     groups = _tie_groups(Declared(), ["a", "b"])
     assert groups == {"a": frozenset({"a", "b"}), "b": frozenset({"a", "b"})}
+
+
+def _info(name: str, dtype: str, shape: tuple[int, ...], nbytes: int) -> TensorInfo:
+    return TensorInfo(name=name, dtype=dtype, shape=shape, begin=0, end=nbytes)
+
+
+def test_a_gptq_named_tensor_without_its_qweight_is_a_parameter() -> None:
+    # ".scales" is GPTQ's scale only next to a qweight; alone it is a model's own tensor with its 4 values
+    roles, scheme = classify_tensors([_info("blk.scales", "F32", (4,), 16)])
+    assert [(r.name, r.auxiliary, r.parameters) for r in roles] == [("blk.scales", False, 4)]
+    assert scheme is None
+
+
+def test_fp4_weights_with_their_scales_count_only_the_packed_values() -> None:
+    # NVFP4 (ModelOpt): a [4, 8] uint8 weight holds 64 4-bit values; its fp8 block scales and fp32 global scale
+    # stand for no architecture tensor
+    roles, scheme = classify_tensors(
+        [
+            _info("l.weight", "U8", (4, 8), 32),
+            _info("l.weight_scale", "F8_E4M3", (4, 1), 4),
+            _info("l.weight_scale_2", "F32", (), 4),
+        ]
+    )
+    assert [(r.name, r.auxiliary, r.parameters, r.packing) for r in roles] == [
+        ("l.weight", False, 64, "2 per uint8"),
+        ("l.weight_scale", True, 0, None),
+        ("l.weight_scale_2", True, 0, None),
+    ]
+    assert scheme == "fp4-scaled"
+
+
+def test_a_pipeline_component_without_the_variant_reads_its_default_weights(tmp_path: Path) -> None:
+    from paramcheck.checkpoint.summary import find_weights
+
+    # diffusers' pipeline loader: a component folder without the asked variant loads its default weights
+    (tmp_path / "model_index.json").write_text('{"_class_name": "X", "unet": ["diffusers", "U"]}')
+    (tmp_path / "unet").mkdir()
+    (tmp_path / "text_encoder").mkdir()
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "unet" / "diffusion_pytorch_model.fp16.safetensors"))
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "text_encoder" / "model.safetensors"))
+    kind, parts, _ = find_weights(tmp_path, variant="fp16")
+    assert kind == "pipeline"
+    assert parts == {
+        "text_encoder": (tmp_path / "text_encoder" / "model.safetensors",),
+        "unet": (tmp_path / "unet" / "diffusion_pytorch_model.fp16.safetensors",),
+    }
