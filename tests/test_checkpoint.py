@@ -749,3 +749,29 @@ def test_a_pipeline_component_without_the_variant_reads_its_default_weights(tmp_
         "text_encoder": (tmp_path / "text_encoder" / "model.safetensors",),
         "unet": (tmp_path / "unet" / "diffusion_pytorch_model.fp16.safetensors",),
     }
+
+
+def test_a_header_length_over_100_mb_is_not_quoted(tmp_path: Path) -> None:
+    path = tmp_path / "x.safetensors"
+    path.write_bytes(struct.pack("<Q", 100_000_001 + 2**40) + b"{}")
+    with pytest.raises(CheckpointError) as e:
+        read_header(path)
+    assert str(e.value) == f"{path}: not a safetensors file: its first 8 bytes are no header length (over 100 MB)"
+
+
+def test_a_tensor_limit_of_one_is_a_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from paramcheck.sources.headers import validated
+
+    monkeypatch.setenv("PARAMCHECK_MAX_TENSORS", "1")
+    one = [("a", "F32", [1], [0, 4])]
+    assert [t.name for t in validated("f.safetensors", one, None, data_bytes=4).tensors] == ["a"]
+    two = [*one, ("b", "F32", [1], [4, 8])]
+    with pytest.raises(CheckpointError) as e:
+        validated("f.safetensors", two, None, data_bytes=8)
+    assert str(e.value) == (
+        "f.safetensors: 2 tensors in one header exceeds the limit of 1; raise it with PARAMCHECK_MAX_TENSORS=10 if "
+        "the file is genuine"
+    )
+    monkeypatch.setenv("PARAMCHECK_MAX_TENSORS", "0")
+    with pytest.raises(CheckpointError, match="PARAMCHECK_MAX_TENSORS='0': not a positive integer"):
+        validated("f.safetensors", one, None, data_bytes=4)
