@@ -716,6 +716,16 @@ def test_a_gptq_named_tensor_without_its_qweight_is_a_parameter() -> None:
     assert scheme is None
 
 
+def test_an_int8_weight_with_its_scale_counts_no_scale_values() -> None:
+    # int8 weight-only quantization: one int8 value per weight, one fp32 scale per output row standing for nothing
+    roles, scheme = classify_tensors([_info("l.weight", "I8", (4, 4), 16), _info("l.weight_scale", "F32", (4,), 16)])
+    assert [(r.name, r.auxiliary, r.parameters) for r in roles] == [
+        ("l.weight", False, 16),
+        ("l.weight_scale", True, 0),
+    ]
+    assert scheme == "int8"
+
+
 def test_fp4_weights_with_their_scales_count_only_the_packed_values() -> None:
     # NVFP4 (ModelOpt): a [4, 8] uint8 weight holds 64 4-bit values; its fp8 block scales and fp32 global scale
     # stand for no architecture tensor

@@ -507,3 +507,39 @@ def test_load_out_of_memory_message_in_full(tiny_pipeline: Path, monkeypatch: py
         "vae: ran out of memory loading 0.00 GB on cpu (5.00 GB was free by available host memory); "
         "use a smaller --dtype, fewer --components, or raise the limit"
     )
+
+
+def test_a_platform_without_a_data_segment_figure_counts_none_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    import resource
+    from types import SimpleNamespace
+
+    # psutil's memory_info has no "data" field off Linux (macOS): the whole RLIMIT_DATA is left
+    info = SimpleNamespace(vms=1_000, rss=100)
+    monkeypatch.setattr("paramcheck.load.psutil.Process", lambda: SimpleNamespace(memory_info=lambda: info))
+    inf = resource.RLIM_INFINITY
+    limits = {resource.RLIMIT_AS: (inf, inf), resource.RLIMIT_DATA: (2_000, inf)}
+    monkeypatch.setattr("paramcheck.load.resource.getrlimit", lambda which: limits[which])
+    assert rlimit_limits() == [MemoryLimit(free=2_000, source="RLIMIT_DATA (ulimit -d)")]
+
+
+def test_tensor_bytes_count_what_is_loaded_not_what_is_offloaded() -> None:
+    from paramcheck.load import tensor_bytes
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.Linear(8, 8, device="meta"))
+    assert tensor_bytes(model) == (4 * 2 + 2) * 4  # the CPU Linear's fp32 weight and bias; the meta one is offloaded
+
+
+def test_a_variant_beside_the_default_weights_is_the_one_loaded(
+    tmp_path: Path, tiny_modules: dict[str, torch.nn.Module]
+) -> None:
+    vae = tiny_modules["vae"]
+    vae.save_pretrained(tmp_path / "vae")
+    vae.to(torch.float16).save_pretrained(tmp_path / "vae", variant="fp16")
+    vae.to(torch.float32)
+    spec = resolve(str(tmp_path / "vae")).components[0]
+    assert weight_variant(spec, "fp16") == "fp16"
+    assert weight_variant(spec, None) is None
+    result, _ = load_component(spec, device="cpu", variant="fp16", dtype="fp16")
+    assert (result.mode, result.variant, result.dtype) == ("loaded", "fp16", "fp16")
+    result, module = load_component(spec)  # on the CPU unless told otherwise
+    assert (result.mode, result.variant, next(module.parameters()).device.type) == ("loaded", None, "cpu")
