@@ -712,3 +712,21 @@ def test_a_forward_that_needs_values_is_a_one_line_error(tiny_source_vae_first: 
         "vae-first/text_encoder: cannot run CLIPTextModel on meta tensors "
         "(Tensor.item() cannot be called on meta tensors); report it with the model's config"
     )
+
+
+def test_an_fp32_workload_moves_twice_the_bytes_of_bf16(tiny_source_vae_first: object) -> None:
+    from paramcheck.build import build_model
+    from paramcheck.compute.flops import probe_model
+    from paramcheck.compute.workload import workload_for
+
+    source = tiny_source_vae_first
+    built = build_model(source)  # type: ignore[arg-type]
+    shape = {"height": 64, "width": 64, "steps": 1, "prompt_length": 8}
+    half, _ = probe_model(built, workload_for(source, {**shape, "activation_dtype": "bf16"}))  # type: ignore[arg-type]
+    full, _ = probe_model(built, workload_for(source, {**shape, "activation_dtype": "fp32"}))  # type: ignore[arg-type]
+    # a matmul reads and writes only floating tensors: 4 bytes a value at fp32, 2 at bf16; FLOPs do not change
+    for h, f in zip(half.forwards, full.forwards, strict=True):
+        mm_half = sorted((o.op, o.calls, o.flops, o.bytes) for o in h.ops if o.category == "linear")
+        mm_full = sorted((o.op, o.calls, o.flops, o.bytes) for o in f.ops if o.category == "linear")
+        assert mm_half
+        assert [(op, c, fl, 2 * b) for op, c, fl, b in mm_half] == mm_full
