@@ -785,3 +785,19 @@ def test_a_tensor_limit_of_one_is_a_limit(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("PARAMCHECK_MAX_TENSORS", "0")
     with pytest.raises(CheckpointError, match="PARAMCHECK_MAX_TENSORS='0': not a positive integer"):
         validated("f.safetensors", one, None, data_bytes=4)
+
+
+def test_read_header_messages_for_a_missing_file_a_folder_and_an_unreadable_file(tmp_path: Path) -> None:
+    missing, folder = tmp_path / "gone.safetensors", tmp_path / "dir.safetensors"
+    folder.mkdir()
+    for path, message in ((missing, "file not found"), (folder, "is a folder, not a safetensors file")):
+        with pytest.raises(CheckpointError) as e:
+            read_header(path)
+        assert str(e.value) == f"{path}: {message}"
+    loop = tmp_path / "loop.safetensors"
+    loop.symlink_to(loop)  # open() fails with ELOOP, whoever runs the test (root reads files of any mode)
+    with pytest.raises(CheckpointError) as e:
+        read_header(loop)
+    assert (
+        str(e.value) == f"{loop}: cannot read (Too many levels of symbolic links); check the path and its permissions"
+    )
