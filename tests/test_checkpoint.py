@@ -73,6 +73,10 @@ def sharded_pipeline(tmp_path_factory: pytest.TempPathFactory, tiny_modules: dic
 # ------------------------------------------------------------------------------------------------ hand-made header
 
 
+def _info(name: str, dtype: str, shape: tuple[int, ...], nbytes: int) -> TensorInfo:
+    return TensorInfo(name=name, dtype=dtype, shape=shape, begin=0, end=nbytes)
+
+
 def test_hand_made_header_counts(tmp_path: Path) -> None:
     header = {
         "__metadata__": {"format": "pt"},
@@ -610,7 +614,7 @@ GPTQ_BITS += [(None, 4, "8 per int32"), (5, 4, "8 per int32"), (9, 4, "8 per int
 @pytest.mark.parametrize(("bits", "rows", "packing"), GPTQ_BITS)
 def test_gptq_qweight_unpacks_by_the_configs_bits(bits: Any, rows: int, packing: str) -> None:
     config = {"quant_method": "gptq"} if bits is None else {"quant_method": "gptq", "bits": bits}
-    qweight = TensorInfo(name="q.qweight", dtype="I32", shape=(rows, 6), begin=0, end=rows * 6 * 4)
+    qweight = _info("q.qweight", "I32", (rows, 6), rows * 6 * 4)
     roles, scheme = classify_tensors([qweight], config)
     assert [(r.logical, r.parameters, r.packing) for r in roles] == [("q.weight", 192, packing)]
     assert type(roles[0].parameters) is int  # a count: 192, never 192.0 in the report
@@ -703,10 +707,6 @@ def test_declared_ties_join_groups_of_names_in_the_state_dict() -> None:
 
     groups = _tie_groups(Declared(), ["a", "b"])
     assert groups == {"a": frozenset({"a", "b"}), "b": frozenset({"a", "b"})}
-
-
-def _info(name: str, dtype: str, shape: tuple[int, ...], nbytes: int) -> TensorInfo:
-    return TensorInfo(name=name, dtype=dtype, shape=shape, begin=0, end=nbytes)
 
 
 def test_a_gptq_named_tensor_without_its_qweight_is_a_parameter() -> None:

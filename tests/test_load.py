@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -534,8 +535,7 @@ def test_a_variant_beside_the_default_weights_is_the_one_loaded(
 ) -> None:
     vae = tiny_modules["vae"]
     vae.save_pretrained(tmp_path / "vae")
-    vae.to(torch.float16).save_pretrained(tmp_path / "vae", variant="fp16")
-    vae.to(torch.float32)
+    copy.deepcopy(vae).to(torch.float16).save_pretrained(tmp_path / "vae", variant="fp16")
     spec = resolve(str(tmp_path / "vae")).components[0]
     assert weight_variant(spec, "fp16") == "fp16"
     assert weight_variant(spec, None) is None

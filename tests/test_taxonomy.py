@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -393,6 +394,14 @@ GOOD_RULE = '[[tool.paramcheck.rules]]\nview = "leaf"\ncategory = "linear"\nclas
 RULE_2 = "{p}: [[tool.paramcheck.rules]] #2"  # the bad rule comes second: the message counts from 1
 
 
+def _config_error(pyproject: Path, text: str, read: Callable[[Path], object]) -> str:
+    """The one-line ConfigError ``read`` raises for a pyproject.toml holding ``text``."""
+    pyproject.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        read(pyproject)
+    return str(info.value)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -489,10 +498,7 @@ RULE_2 = "{p}: [[tool.paramcheck.rules]] #2"  # the bad rule comes second: the m
 )
 def test_config_message_table(tmp_path: Path, text: str, message: str) -> None:
     pyproject = tmp_path / "pyproject.toml"
-    pyproject.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError) as info:
-        load_taxonomy(pyproject)
-    assert str(info.value) == message.replace("{p}", str(pyproject))
+    assert _config_error(pyproject, text, load_taxonomy) == message.replace("{p}", str(pyproject))
 
 
 def test_config_file_messages(tmp_path: Path) -> None:
@@ -606,10 +612,7 @@ def test_trusted_libraries_messages(tmp_path: Path, text: str, message: str) -> 
     from paramcheck.taxonomy import trusted_libraries
 
     pyproject = tmp_path / "pyproject.toml"
-    pyproject.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError) as info:
-        trusted_libraries(pyproject)
-    assert str(info.value) == message.replace("{p}", str(pyproject))
+    assert _config_error(pyproject, text, trusted_libraries) == message.replace("{p}", str(pyproject))
     pyproject.write_text('[tool.paramcheck]\ntrusted_libraries = ["mypkg", "b.models"]\n', encoding="utf-8")
     assert trusted_libraries(pyproject) == ("mypkg", "b.models")
     assert trusted_libraries(None) == ()
